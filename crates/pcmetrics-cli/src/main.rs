@@ -1,0 +1,516 @@
+//! `pcmetrics`: the command line over pcmetrics-core. Parses arguments, loads the config,
+//! calls the core and prints; nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pcmetrics_core::buffer::history;
+use pcmetrics_core::config::{Config, Settings};
+use pcmetrics_core::host::HostIdentity;
+use pcmetrics_core::pipeline;
+use pcmetrics_core::sample::{Source, SourceKind, SyntheticSource, SystemSampler, now_us};
+use pcmetrics_core::sync::{Step, Syncer};
+
+#[derive(Parser)]
+#[command(
+    name = "pcmetrics",
+    version,
+    about = "Samples this PC's metrics into a personal lakehouse (SQLite buffer -> Parquet -> Iceberg)"
+)]
+struct Cli {
+    /// Data dir: buffer, host id and the embedded lakehouse. Default: the platform data dir.
+    #[arg(long, global = true, env = "PCMETRICS_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Config file. Default: <config dir>/pcmetrics/config.toml if it exists.
+    #[arg(long, global = true, env = "PCMETRICS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// More log output (repeat for more); PCMETRICS_LOG=<filter> overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sample and sync on schedule until Ctrl-C / SIGTERM or --for ends.
+    Run(RunArgs),
+    /// Sync the pending samples now.
+    Sync(SyncArgs),
+    /// Show the buffer, the last syncs and the table.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A downsampled series from the local history.
+    History(HistoryArgs),
+    /// Append synthetic samples to the buffer.
+    Simulate(SimulateArgs),
+    /// Show or check the config.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Stop after this long, e.g. "30s", "2h" (default: until Ctrl-C / SIGTERM).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+    run_for: Option<Duration>,
+    /// Sample this PC ("system") or deterministic fake data ("synthetic").
+    #[arg(long)]
+    source: Option<SourceKind>,
+}
+
+#[derive(Args)]
+struct SyncArgs {
+    #[arg(long)]
+    json: bool,
+    /// Abort the process when the sync reaches this step (crash tests).
+    #[arg(long, hide = true, value_name = "STEP")]
+    fail_at: Option<Step>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    /// Metric name; `pcmetrics history --metric list` shows them all.
+    #[arg(long)]
+    metric: String,
+    /// How far back, e.g. "1h", "30d".
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    since: Duration,
+    /// Most points in the series.
+    #[arg(long, default_value_t = 60)]
+    points: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// How many samples.
+    #[arg(long)]
+    samples: u64,
+    /// Time between samples.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    step: Duration,
+    /// Time of the first sample, RFC 3339 (e.g. 2026-11-01T00:00:00Z) or a date; default:
+    /// so that the last sample is now.
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the effective config (file, environment and defaults), secrets redacted.
+    Show,
+    /// Validate the config and say where data will go.
+    Check,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. \"30s\", \"5m\" or \"2h\""))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("start the async runtime");
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (cli.verbose, &cli.command) {
+        (0, Command::Run(_)) => "info",
+        (0, _) => "warn",
+        (1, _) => "info",
+        _ => "debug",
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("PCMETRICS_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn,iceberg=warn"))
+        });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load(cli: &Cli) -> Result<(Config, Settings)> {
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let settings = config.validate(cli.data_dir.as_deref())?;
+    Ok((config, settings))
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let (config, settings) = load(&cli)?;
+    match cli.command {
+        Command::Run(args) => run(settings, args).await,
+        Command::Sync(args) => sync(settings, args).await,
+        Command::Status { json } => status(settings, json).await,
+        Command::History(args) => history(settings, args),
+        Command::Simulate(args) => simulate(settings, args),
+        Command::Config { action } => {
+            match action {
+                ConfigAction::Show => print!("{}", config.to_redacted_toml()),
+                ConfigAction::Check => {
+                    println!("config ok");
+                    println!("data dir:  {}", settings.data_dir.display());
+                    println!("table:     {}", settings.table_ident());
+                    println!("lakehouse: {}", settings.describe_lakehouse());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn shutdown_signal(run_for: Option<Duration>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    let timer = async {
+        match run_for {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C: stopping"),
+        _ = term => tracing::info!("SIGTERM: stopping"),
+        _ = timer => tracing::info!("--for elapsed: stopping"),
+    }
+}
+
+async fn run(mut settings: Settings, args: RunArgs) -> Result<ExitCode> {
+    if let Some(source) = args.source {
+        settings.sampling.source = source;
+    }
+    tracing::info!(
+        data_dir = %settings.data_dir.display(),
+        lakehouse = %settings.describe_lakehouse(),
+        interval = ?settings.sampling.interval,
+        sync_interval = ?settings.sync.interval,
+        "pcmetrics running; Ctrl-C to stop"
+    );
+    let source: Box<dyn Source> = match settings.sampling.source {
+        SourceKind::System => Box::new(tokio::task::spawn_blocking(SystemSampler::new).await?),
+        SourceKind::Synthetic => Box::new(SyntheticSource::new(
+            now_us(),
+            settings.sampling.interval.as_micros() as i64,
+        )),
+    };
+    let report = pipeline::run(settings, source, shutdown_signal(args.run_for), None).await?;
+    println!(
+        "stopped: {} samples taken, {} rows synced ({} syncs ok, {} failed), {} pending",
+        report.samples,
+        report.rows_synced,
+        report.syncs_ok,
+        report.syncs_failed,
+        report.pending_at_exit
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn syncer(settings: Settings) -> Result<Syncer> {
+    let host = HostIdentity::load_or_create(&settings.data_dir)?;
+    let buffer = pipeline::open_buffer(&settings)?;
+    Ok(Syncer::new(settings, host, Arc::new(Mutex::new(buffer))))
+}
+
+async fn sync(settings: Settings, args: SyncArgs) -> Result<ExitCode> {
+    let data_dir = settings.data_dir.clone();
+    let syncer = syncer(settings)?.with_fail_point(args.fail_at);
+    match syncer.sync().await {
+        Ok(r) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else if r.batches == 0 {
+                println!("nothing to sync");
+            } else {
+                println!(
+                    "synced {} rows in {} files ({} bytes), {} batches{} in {:.2}s; snapshot {}",
+                    r.rows,
+                    r.files,
+                    r.bytes,
+                    r.batches,
+                    if r.already_committed > 0 {
+                        format!(" ({} were already in the table)", r.already_committed)
+                    } else {
+                        String::new()
+                    },
+                    r.duration_ms as f64 / 1000.0,
+                    r.snapshot_id.map_or("-".into(), |s| s.to_string()),
+                );
+                if let Some(m) = &r.metadata_location {
+                    println!("table metadata: {m}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let pending = pipeline::open_buffer(syncer.settings())
+                .and_then(|b| Ok(b.status()?.pending))
+                .map_or_else(|_| "unknown".into(), |p| p.to_string());
+            eprintln!("error: sync failed: {e}");
+            eprintln!(
+                "{pending} samples stay pending in {}; they will go with the next sync",
+                data_dir.display()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn fmt_time(us: Option<i64>) -> String {
+    us.and_then(chrono::DateTime::from_timestamp_micros)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
+    let buffer = pipeline::open_buffer(&settings)?;
+    let st = buffer.status()?;
+    let runs = buffer.recent_sync_runs(10)?;
+    let last_ok = buffer.last_successful_sync()?;
+    let last_error = runs.first().and_then(|r| r.error.clone());
+    let host = HostIdentity::load_or_create(&settings.data_dir)?;
+    // The table's metadata location, if the lakehouse answers (bounded: status must be quick).
+    let syncer = syncer(settings.clone())?;
+    let table = tokio::time::timeout(Duration::from_secs(10), async {
+        let t = syncer.table().await?;
+        t.load().await.map_err(pcmetrics_core::Error::from)
+    })
+    .await;
+    let (metadata_location, table_error) = match table {
+        Ok(Ok(Some(t))) => (t.metadata_location().map(str::to_owned), None),
+        Ok(Ok(None)) => (
+            None,
+            Some("not created yet (the first sync creates it)".to_owned()),
+        ),
+        Ok(Err(e)) => (None, Some(e.to_string())),
+        Err(_) => (
+            None,
+            Some("the catalog did not answer within 10s".to_owned()),
+        ),
+    };
+    if json {
+        let v = serde_json::json!({
+            "host_id": host.host_id,
+            "hostname": host.hostname,
+            "data_dir": settings.data_dir,
+            "buffer": st,
+            "last_successful_sync": last_ok,
+            "last_error": last_error,
+            "table": settings.table_ident(),
+            "lakehouse": settings.describe_lakehouse(),
+            "metadata_location": metadata_location,
+            "table_error": table_error,
+            "recent_syncs": runs,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("host:              {} ({})", host.hostname, host.host_id);
+    println!("data dir:          {}", settings.data_dir.display());
+    println!("pending samples:   {}", st.pending);
+    println!("oldest pending:    {}", fmt_time(st.oldest_pending_us));
+    println!("newest sample:     {}", fmt_time(st.newest_sample_us));
+    println!("dropped (full):    {}", st.dropped_total);
+    println!("samples kept:      {}", st.samples_kept);
+    println!(
+        "last sync ok:      {}",
+        last_ok.as_ref().map_or("never".into(), |r| format!(
+            "{} ({} rows)",
+            fmt_time(Some(r.finished_us)),
+            r.rows
+        ))
+    );
+    println!(
+        "last error:        {}",
+        last_error.as_deref().unwrap_or("-")
+    );
+    println!(
+        "table:             {} in {}",
+        settings.table_ident(),
+        settings.describe_lakehouse()
+    );
+    println!(
+        "metadata location: {}",
+        metadata_location
+            .as_deref()
+            .or(table_error.as_deref())
+            .unwrap_or("-")
+    );
+    if !runs.is_empty() {
+        println!("recent syncs:");
+        for r in &runs {
+            println!(
+                "  {}  {:>8} rows {:>3} files {:>10} bytes {:>7.2}s  {}",
+                fmt_time(Some(r.started_us)),
+                r.rows,
+                r.files,
+                r.bytes,
+                (r.finished_us - r.started_us) as f64 / 1e6,
+                r.error
+                    .as_deref()
+                    .map_or_else(|| "ok".to_owned(), |e| format!("FAILED: {e}"))
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn history(settings: Settings, args: HistoryArgs) -> Result<ExitCode> {
+    if args.metric == "list" {
+        for m in history::METRICS {
+            println!("{:<14} {:<6} {}", m.name, m.unit, m.help);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let metric = history::metric(&args.metric).map_err(|e| anyhow!("--metric: {e}"))?;
+    if args.points == 0 || args.points > 100_000 {
+        bail!("--points: {} is out of range; use 1 to 100000", args.points);
+    }
+    let mut buffer = pipeline::open_buffer(&settings)?;
+    let to = now_us();
+    let from = to - args.since.as_micros() as i64;
+    let series = buffer.history(metric, from, to, args.points)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&series)?),
+        Format::Csv => {
+            println!("ts,mean,min,max");
+            for p in &series.points {
+                println!("{},{},{},{}", fmt_rfc3339(p.ts_us), p.mean, p.min, p.max);
+            }
+        }
+        Format::Table => {
+            println!(
+                "{} ({}) from {} to {}, {} buckets of {}s, from {:?} data",
+                series.metric,
+                if series.unit.is_empty() {
+                    "-"
+                } else {
+                    series.unit
+                },
+                fmt_time(Some(from)),
+                fmt_time(Some(to)),
+                series.points.len(),
+                series.bucket_us / 1_000_000,
+                series.resolution
+            );
+            println!("{:<24} {:>14} {:>14} {:>14}", "time", "mean", "min", "max");
+            for p in &series.points {
+                println!(
+                    "{:<24} {:>14.2} {:>14.2} {:>14.2}",
+                    fmt_time(Some(p.ts_us)),
+                    p.mean,
+                    p.min,
+                    p.max
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fmt_rfc3339(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
+}
+
+fn parse_start(s: &str) -> Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros());
+    }
+    bail!("--start: {s:?} is not a time; write e.g. 2026-11-01T00:00:00Z or 2026-11-01")
+}
+
+fn simulate(settings: Settings, args: SimulateArgs) -> Result<ExitCode> {
+    if args.step.is_zero() {
+        bail!("--step: must be more than 0, e.g. \"1s\"");
+    }
+    let step_us = args.step.as_micros() as i64;
+    let start = match &args.start {
+        Some(s) => parse_start(s)?,
+        None => now_us() - (args.samples.saturating_sub(1) as i64) * step_us,
+    };
+    HostIdentity::load_or_create(&settings.data_dir)?;
+    let mut buffer = pipeline::open_buffer(&settings)?;
+    let clock = std::time::Instant::now();
+    let mut source = SyntheticSource::new(start, step_us);
+    let mut left = args.samples;
+    let (mut first, mut last, mut dropped) = (None, 0, 0);
+    let mut chunk = Vec::with_capacity(10_000);
+    while left > 0 {
+        chunk.clear();
+        chunk.extend(source.by_ref().take(left.min(10_000) as usize));
+        left -= chunk.len() as u64;
+        let a = buffer.append(&chunk).context("appending to the buffer")?;
+        first.get_or_insert(a.first_seq);
+        last = a.last_seq;
+        dropped += a.dropped;
+    }
+    buffer.maintain(
+        now_us(),
+        settings.buffer.retention,
+        settings.buffer.rollup_retention,
+    )?;
+    let secs = clock.elapsed().as_secs_f64();
+    println!(
+        "appended {} samples (seq {}..={}) in {:.2}s ({:.0}/s){}",
+        args.samples,
+        first.unwrap_or(0),
+        last,
+        secs,
+        args.samples as f64 / secs.max(1e-9),
+        if dropped > 0 {
+            format!("; {dropped} oldest pending dropped (buffer.max_pending)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,722 @@
+//! # Buffer: every sample, durably, before anything else happens to it
+//!
+//! [`SqliteBuffer`] is one SQLite file (`<data-dir>/buffer.db`, WAL, `synchronous=FULL`)
+//! holding the samples, the open sync batch, the sync log and per-minute rollups.
+//!
+//! ## Invariants
+//! - `seq` is assigned by SQLite `AUTOINCREMENT`: strictly increasing, never reused, and
+//!   dense for rows that were not dropped (an insert that fails rolls its `seq` back).
+//! - A sample is *pending* while `seq > floor`, where `floor = max(acked_seq,
+//!   dropped_through)`. Pending samples form the dense range `floor+1 ..= max(seq)`, so
+//!   counting them is O(1).
+//! - Samples are only deleted in two ways: the oldest pending ones when there are more than
+//!   `max_pending` (counted in `dropped_total`, logged as a warning), and synced ones older
+//!   than the retention, after they were rolled up.
+//! - A sync works on a *batch*: a seq range recorded in `batches` before anything leaves
+//!   this file. The batch stays the same across retries (same files, same snapshot
+//!   properties) until [`SqliteBuffer::ack`] forgets it, which happens only after the table
+//!   has it. There is at most one open batch.
+//! - `buffer_id` (random, made with the file) tells this file's seqs from those of any other
+//!   buffer of the same host, e.g. after the file was deleted and recreated.
+//!
+//! The rows of a batch are re-read from the samples on every attempt; if some were dropped
+//! in the meantime the batch is smaller, never different in identity.
+
+mod codec;
+pub mod history;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::sample::MetricSample;
+
+/// Buffer file layout version, in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    #[error(
+        "buffer {path} is not a readable SQLite database ({detail}); stop pcmetrics, move the file aside (it is kept for recovery) and start again to begin a new buffer"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "buffer {path} was written by a newer pcmetrics (layout {found}, this one reads up to {SCHEMA_VERSION}); upgrade pcmetrics, or use another --data-dir"
+    )]
+    NewerSchema { path: PathBuf, found: i64 },
+    #[error(
+        "buffer {path}: the disk is full; free some space (the buffer needs a few MB to go on)"
+    )]
+    DiskFull { path: PathBuf },
+    #[error(
+        "buffer {path} cannot be written ({detail}); check the data dir's permissions or pass another --data-dir"
+    )]
+    ReadOnly { path: PathBuf, detail: String },
+    #[error("buffer {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("buffer {path}: sample {seq} cannot be decoded: {detail}")]
+    Decode {
+        path: PathBuf,
+        seq: i64,
+        detail: String,
+    },
+}
+
+impl BufferError {
+    fn from_sqlite(path: &Path, e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        let path = path.to_owned();
+        match e.sqlite_error_code() {
+            Some(NotADatabase | DatabaseCorrupt) => Self::Corrupt {
+                path,
+                detail: e.to_string(),
+            },
+            Some(DiskFull) => Self::DiskFull { path },
+            Some(ReadOnly | CannotOpen | PermissionDenied) => Self::ReadOnly {
+                path,
+                detail: e.to_string(),
+            },
+            _ => Self::Sqlite { path, source: e },
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, BufferError>;
+
+/// A seq range that one sync delivers as one snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub id: i64,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// The rows still present in the range, in seq order.
+    pub rows: Vec<(i64, MetricSample)>,
+}
+
+/// What one append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// Oldest pending samples dropped to stay within `max_pending`.
+    pub dropped: u64,
+}
+
+/// The buffer's state, for `status` and the tray.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BufferStatus {
+    pub buffer_id: String,
+    pub pending: u64,
+    pub oldest_pending_us: Option<i64>,
+    pub newest_sample_us: Option<i64>,
+    pub last_seq: i64,
+    pub acked_seq: i64,
+    pub dropped_total: u64,
+    pub open_batch: Option<(i64, i64, i64)>,
+    pub samples_kept: u64,
+}
+
+/// One row of the sync log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SyncRun {
+    pub started_us: i64,
+    pub finished_us: i64,
+    pub rows: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub snapshot_id: Option<i64>,
+    pub error: Option<String>,
+}
+
+pub struct SqliteBuffer {
+    conn: Connection,
+    path: PathBuf,
+    max_pending: u64,
+    buffer_id: String,
+}
+
+impl std::fmt::Debug for SqliteBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBuffer")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS samples (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_us INTEGER NOT NULL,
+    cpu REAL NOT NULL,
+    load1 REAL NOT NULL, load5 REAL NOT NULL, load15 REAL NOT NULL,
+    mem_total INTEGER NOT NULL, mem_used INTEGER NOT NULL, mem_available INTEGER NOT NULL,
+    swap_total INTEGER NOT NULL, swap_used INTEGER NOT NULL,
+    disk_read REAL NOT NULL, disk_write REAL NOT NULL,
+    net_rx REAL NOT NULL, net_tx REAL NOT NULL,
+    temp_max REAL,
+    procs INTEGER NOT NULL,
+    uptime INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts_us);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    created_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sync_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_us INTEGER NOT NULL,
+    finished_us INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    snapshot_id INTEGER,
+    error TEXT
+);
+"#;
+
+impl SqliteBuffer {
+    /// Opens (creating if needed) the buffer file. Fails with a clear error on a corrupt
+    /// file, a file from a newer pcmetrics, or a directory that cannot be written; it never
+    /// deletes or rewrites an existing file it cannot read.
+    pub fn open(path: &Path, max_pending: u64) -> Result<Self> {
+        let err = |e| BufferError::from_sqlite(path, e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| BufferError::ReadOnly {
+                path: path.to_owned(),
+                detail: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        // Reading the header is the first thing that fails on a file that is not SQLite.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if version > SCHEMA_VERSION {
+            return Err(BufferError::NewerSchema {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(&history::rollup_schema()).map_err(err)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(err)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('buffer_id', ?1)",
+            [uuid::Uuid::new_v4().to_string()],
+        )
+        .map_err(err)?;
+        let buffer_id: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'buffer_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            max_pending,
+            buffer_id,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Random id of this buffer file; part of every batch's identity in the table.
+    pub fn buffer_id(&self) -> &str {
+        &self.buffer_id
+    }
+
+    fn err(&self, e: rusqlite::Error) -> BufferError {
+        BufferError::from_sqlite(&self.path, e)
+    }
+
+    fn meta_i64(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
+        // sqlite_sequence holds the AUTOINCREMENT high-water mark even after deletes.
+        Ok(conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'samples'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn floor(conn: &Connection) -> rusqlite::Result<i64> {
+        Ok(Self::meta_i64(conn, "acked_seq")?.max(Self::meta_i64(conn, "dropped_through")?))
+    }
+
+    /// Appends samples in one transaction and returns their seq range. Non-finite numbers
+    /// are stored as 0. Past `max_pending`, drops the oldest pending samples (warns and
+    /// counts them).
+    pub fn append(&mut self, samples: &[MetricSample]) -> Result<Appended> {
+        if samples.is_empty() {
+            let last = Self::max_seq(&self.conn).map_err(|e| self.err(e))?;
+            return Ok(Appended {
+                first_seq: last + 1,
+                last_seq: last,
+                dropped: 0,
+            });
+        }
+        let max_pending = self.max_pending as i64;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        let run = || -> rusqlite::Result<Appended> {
+            let mut first_seq = 0;
+            let mut last_seq = 0;
+            {
+                let mut stmt = tx.prepare_cached(codec::INSERT_SQL)?;
+                for s in samples {
+                    last_seq = codec::insert(&mut stmt, s)?;
+                    if first_seq == 0 {
+                        first_seq = last_seq;
+                    }
+                }
+            }
+            let floor = Self::floor(&tx)?;
+            let excess = (last_seq - floor) - max_pending;
+            let mut dropped = 0;
+            if excess > 0 {
+                let through = floor + excess;
+                tx.execute(
+                    "DELETE FROM samples WHERE seq > ?1 AND seq <= ?2",
+                    params![floor, through],
+                )?;
+                Self::set_meta(&tx, "dropped_through", through)?;
+                let total = Self::meta_i64(&tx, "dropped_total")? + excess;
+                Self::set_meta(&tx, "dropped_total", total)?;
+                dropped = excess as u64;
+            }
+            Ok(Appended {
+                first_seq,
+                last_seq,
+                dropped,
+            })
+        };
+        let out = run().map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        tx.commit()
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        if out.dropped > 0 {
+            tracing::warn!(
+                dropped = out.dropped,
+                max_pending = self.max_pending,
+                "buffer full: dropped the oldest unsynced samples; sync is failing or too slow"
+            );
+        }
+        Ok(out)
+    }
+
+    /// The open batch if there is one (a retry), else a new batch of up to `max_rows`
+    /// pending samples, or `None` when nothing is pending.
+    pub fn open_batch(&mut self, max_rows: usize) -> Result<Option<Batch>> {
+        let existing: Option<(i64, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT id, first_seq, last_seq FROM batches ORDER BY id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let (id, first_seq, last_seq) = match existing {
+            Some(b) => b,
+            None => {
+                let floor = Self::floor(&self.conn).map_err(|e| self.err(e))?;
+                let max = Self::max_seq(&self.conn).map_err(|e| self.err(e))?;
+                if max <= floor {
+                    return Ok(None);
+                }
+                let first = floor + 1;
+                let last = max.min(floor + max_rows as i64);
+                self.conn
+                    .execute(
+                        "INSERT INTO batches (first_seq, last_seq, created_us) VALUES (?1, ?2, ?3)",
+                        params![first, last, crate::sample::now_us()],
+                    )
+                    .map_err(|e| self.err(e))?;
+                (self.conn.last_insert_rowid(), first, last)
+            }
+        };
+        let rows = self.read_range(first_seq, last_seq)?;
+        Ok(Some(Batch {
+            id,
+            first_seq,
+            last_seq,
+            rows,
+        }))
+    }
+
+    /// The samples with `first <= seq <= last`, in seq order.
+    pub fn read_range(&self, first: i64, last: i64) -> Result<Vec<(i64, MetricSample)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(codec::SELECT_RANGE_SQL)
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![first, last], codec::row_to_sample)
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity((last - first + 1).clamp(0, 1 << 20) as usize);
+        for row in rows {
+            let (seq, sample) = row.map_err(|e| self.err(e))?;
+            let sample = sample.map_err(|detail| BufferError::Decode {
+                path: self.path.clone(),
+                seq,
+                detail,
+            })?;
+            out.push((seq, sample));
+        }
+        Ok(out)
+    }
+
+    /// The table has batch `id`: forget it and count its samples as synced.
+    pub fn ack(&mut self, batch_id: i64) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        let run = || -> rusqlite::Result<()> {
+            let last: Option<i64> = tx
+                .query_row(
+                    "SELECT last_seq FROM batches WHERE id = ?1",
+                    [batch_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(last) = last {
+                let acked = Self::meta_i64(&tx, "acked_seq")?.max(last);
+                Self::set_meta(&tx, "acked_seq", acked)?;
+                tx.execute("DELETE FROM batches WHERE id = ?1", [batch_id])?;
+            }
+            Ok(())
+        };
+        run().map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        tx.commit()
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))
+    }
+
+    pub fn record_sync_run(&self, run: &SyncRun) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO sync_runs (started_us, finished_us, rows, files, bytes, snapshot_id, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    run.started_us,
+                    run.finished_us,
+                    run.rows as i64,
+                    run.files as i64,
+                    run.bytes as i64,
+                    run.snapshot_id,
+                    run.error
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        // The log is for humans: keep the last thousand runs.
+        self.conn
+            .execute(
+                "DELETE FROM sync_runs WHERE id <= (SELECT max(id) FROM sync_runs) - 1000",
+                [],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The most recent sync runs, newest first.
+    pub fn recent_sync_runs(&self, n: usize) -> Result<Vec<SyncRun>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT started_us, finished_us, rows, files, bytes, snapshot_id, error
+                 FROM sync_runs ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([n as i64], |r| {
+                Ok(SyncRun {
+                    started_us: r.get(0)?,
+                    finished_us: r.get(1)?,
+                    rows: r.get::<_, i64>(2)? as u64,
+                    files: r.get::<_, i64>(3)? as u64,
+                    bytes: r.get::<_, i64>(4)? as u64,
+                    snapshot_id: r.get(5)?,
+                    error: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest successful sync run.
+    pub fn last_successful_sync(&self) -> Result<Option<SyncRun>> {
+        self.conn
+            .query_row(
+                "SELECT started_us, finished_us, rows, files, bytes, snapshot_id, error
+                 FROM sync_runs WHERE error IS NULL ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(SyncRun {
+                        started_us: r.get(0)?,
+                        finished_us: r.get(1)?,
+                        rows: r.get::<_, i64>(2)? as u64,
+                        files: r.get::<_, i64>(3)? as u64,
+                        bytes: r.get::<_, i64>(4)? as u64,
+                        snapshot_id: r.get(5)?,
+                        error: None,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn status(&self) -> Result<BufferStatus> {
+        let c = &self.conn;
+        let run = || -> rusqlite::Result<BufferStatus> {
+            let last_seq = Self::max_seq(c)?;
+            let floor = Self::floor(c)?;
+            let oldest_pending_us = c
+                .query_row(
+                    "SELECT ts_us FROM samples WHERE seq > ?1 ORDER BY seq LIMIT 1",
+                    [floor],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let newest_sample_us = c
+                .query_row(
+                    "SELECT ts_us FROM samples ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let open_batch = c
+                .query_row(
+                    "SELECT id, first_seq, last_seq FROM batches ORDER BY id LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let samples_kept: i64 =
+                c.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
+            Ok(BufferStatus {
+                buffer_id: self.buffer_id.clone(),
+                pending: (last_seq - floor).max(0) as u64,
+                oldest_pending_us,
+                newest_sample_us,
+                last_seq,
+                acked_seq: Self::meta_i64(c, "acked_seq")?,
+                dropped_total: Self::meta_i64(c, "dropped_total")? as u64,
+                open_batch,
+                samples_kept: samples_kept as u64,
+            })
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Folds new samples into the per-minute rollups, then deletes synced samples older
+    /// than `retention` and rollups older than `rollup_retention`. Pending samples are
+    /// never pruned. Returns the number of samples deleted.
+    pub fn maintain(
+        &mut self,
+        now_us: i64,
+        retention: Duration,
+        rollup_retention: Duration,
+    ) -> Result<u64> {
+        history::roll_up(&mut self.conn).map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        let acked = Self::meta_i64(&self.conn, "acked_seq").map_err(|e| self.err(e))?;
+        let rolled =
+            Self::meta_i64(&self.conn, history::ROLLED_SEQ_KEY).map_err(|e| self.err(e))?;
+        let cutoff = now_us - retention.as_micros() as i64;
+        let deleted = self
+            .conn
+            .execute(
+                "DELETE FROM samples WHERE seq <= ?1 AND ts_us < ?2",
+                params![acked.min(rolled), cutoff],
+            )
+            .map_err(|e| self.err(e))?;
+        let rollup_cutoff = (now_us - rollup_retention.as_micros() as i64) / 60_000_000;
+        self.conn
+            .execute("DELETE FROM rollup_1m WHERE minute < ?1", [rollup_cutoff])
+            .map_err(|e| self.err(e))?;
+        Ok(deleted as u64)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::SyntheticSource;
+
+    fn samples(n: usize) -> Vec<MetricSample> {
+        SyntheticSource::new(1_700_000_000_000_000, 1_000_000)
+            .take(n)
+            .collect()
+    }
+
+    fn open(dir: &tempfile::TempDir, max_pending: u64) -> SqliteBuffer {
+        SqliteBuffer::open(&dir.path().join("buffer.db"), max_pending).unwrap()
+    }
+
+    #[test]
+    fn append_read_round_trip_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        let input = samples(100);
+        let a = b.append(&input).unwrap();
+        assert_eq!((a.first_seq, a.last_seq, a.dropped), (1, 100, 0));
+        let back = b.read_range(1, 100).unwrap();
+        assert_eq!(back.len(), 100);
+        for ((seq, got), (i, want)) in back.iter().zip(input.iter().enumerate()) {
+            assert_eq!(*seq, i as i64 + 1);
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn batch_is_stable_until_acked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        b.append(&samples(250)).unwrap();
+        let first = b.open_batch(100).unwrap().unwrap();
+        assert_eq!(
+            (first.first_seq, first.last_seq, first.rows.len()),
+            (1, 100, 100)
+        );
+        // More samples arrive; a retry still gets the same batch.
+        b.append(&samples(10)).unwrap();
+        let retry = b.open_batch(1000).unwrap().unwrap();
+        assert_eq!(retry, first);
+        b.ack(first.id).unwrap();
+        let next = b.open_batch(1000).unwrap().unwrap();
+        assert_eq!((next.first_seq, next.last_seq), (101, 260));
+        assert_ne!(next.id, first.id);
+        b.ack(next.id).unwrap();
+        assert!(b.open_batch(1000).unwrap().is_none());
+        assert_eq!(b.status().unwrap().pending, 0);
+    }
+
+    #[test]
+    fn state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, batch) = {
+            let mut b = open(&dir, 1_000_000);
+            b.append(&samples(50)).unwrap();
+            let batch = b.open_batch(20).unwrap().unwrap();
+            (b.buffer_id().to_owned(), batch)
+        };
+        let mut b = open(&dir, 1_000_000);
+        assert_eq!(b.buffer_id(), id);
+        assert_eq!(b.open_batch(1000).unwrap().unwrap(), batch);
+        assert_eq!(b.status().unwrap().pending, 50);
+    }
+
+    #[test]
+    fn overflow_drops_oldest_pending_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1000);
+        b.append(&samples(900)).unwrap();
+        let a = b.append(&samples(300)).unwrap();
+        assert_eq!(a.dropped, 200);
+        let st = b.status().unwrap();
+        assert_eq!(
+            (st.pending, st.dropped_total, st.last_seq),
+            (1000, 200, 1200)
+        );
+        let batch = b.open_batch(10).unwrap().unwrap();
+        assert_eq!(batch.first_seq, 201, "the oldest were dropped");
+    }
+
+    #[test]
+    fn newer_schema_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("buffer.db");
+        {
+            let mut b = open(&dir, 1000);
+            b.append(&samples(5)).unwrap();
+            b.conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = SqliteBuffer::open(&path, 1000).unwrap_err();
+        assert!(
+            matches!(err, BufferError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("upgrade pcmetrics"));
+        let conn = Connection::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 5, "nothing destroyed");
+    }
+
+    #[test]
+    fn garbage_file_is_reported_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("buffer.db");
+        let garbage = vec![0xABu8; 8192];
+        std::fs::write(&path, &garbage).unwrap();
+        let err = SqliteBuffer::open(&path, 1000).unwrap_err();
+        assert!(matches!(err, BufferError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("move the file aside"));
+        assert_eq!(std::fs::read(&path).unwrap(), garbage);
+    }
+
+    #[test]
+    fn maintain_prunes_only_synced_and_rolled_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        b.append(&samples(600)).unwrap();
+        let batch = b.open_batch(300).unwrap().unwrap();
+        b.ack(batch.id).unwrap();
+        // "now" is far in the future: everything is past retention.
+        let now = 1_800_000_000_000_000;
+        let day = Duration::from_secs(86_400);
+        let deleted = b.maintain(now, day, day * 10_000).unwrap();
+        assert_eq!(deleted, 300);
+        let st = b.status().unwrap();
+        assert_eq!((st.pending, st.samples_kept), (300, 300));
+        let minutes: i64 = b
+            .conn
+            .query_row("SELECT sum(cpu_n) FROM rollup_1m", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(minutes, 600, "all samples rolled up before pruning");
+    }
+}

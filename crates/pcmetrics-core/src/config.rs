@@ -1,0 +1,999 @@
+//! # Config: one TOML file, validated once at start
+//!
+//! [`Config`] is what the file says (every field optional, defaults named below); it is
+//! parsed, overlaid with environment variables, then validated into [`Settings`], the
+//! typed values the stages use (ripgrep's `lowargs` → `hiargs`). Every validation error
+//! names the key, the bad value and the fix.
+//!
+//! Where the file comes from: `--config FILE`, else `<config dir>/pcmetrics/config.toml`
+//! when it exists (e.g. `~/.config/pcmetrics/config.toml`), else nothing: the embedded
+//! default needs no file at all.
+//!
+//! Environment overrides: `PCMETRICS_<SECTION>__<KEY>=value`, e.g.
+//! `PCMETRICS_SYNC__INTERVAL=10m`. S3 credentials may instead come from the standard
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `AWS_ENDPOINT_URL`.
+//! Keys and secrets are [`Secret`]s: they print as `<redacted>` everywhere.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sample::SourceKind;
+
+/// Environment variables that override file keys start with this and name
+/// `<SECTION>__<KEY>`.
+pub const ENV_PREFIX: &str = "PCMETRICS_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}; check the path given to --config")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("config {origin}: {key}: {message}")]
+    Type {
+        origin: String,
+        key: String,
+        message: String,
+    },
+    /// A value that parsed but makes no sense; `message` says what to write instead.
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A credential. Never printed: `Debug`, `Display` and `Serialize` all give `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub const REDACTED: &'static str = "<redacted>";
+
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The clear value, for handing to a client library. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::REDACTED)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(Self::REDACTED)
+    }
+}
+
+/// The config file. Every key is optional; unknown keys are rejected by name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the buffer, host id and the embedded lakehouse live. Default: the platform
+    /// data dir (`~/.local/share/pcmetrics` on Linux). `--data-dir` wins over this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub sampling: SamplingConfig,
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    #[serde(default)]
+    pub sync: SyncConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// Time between samples, e.g. "1s", "500ms", "10s". Default "1s"; at least "250ms"
+    /// (CPU use is a difference between two readings that far apart).
+    #[serde(default = "default_sampling_interval")]
+    pub interval: String,
+    /// "system" (this PC) or "synthetic" (deterministic fake data). Default "system".
+    #[serde(default)]
+    pub source: SourceKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferConfig {
+    /// How long synced samples stay in the local history at full resolution. Default "30d".
+    #[serde(default = "default_retention")]
+    pub retention: String,
+    /// How long the per-minute rollups stay for long-range history. Default "400d".
+    #[serde(default = "default_rollup_retention")]
+    pub rollup_retention: String,
+    /// Most unsynced samples kept; past it the oldest pending are dropped (counted, with a
+    /// warning). Default 5 000 000 (58 days offline at 1 s).
+    #[serde(default = "default_max_pending")]
+    pub max_pending: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Time between syncs while running, e.g. "5m". Default "5m".
+    #[serde(default = "default_sync_interval")]
+    pub interval: String,
+    /// Most samples in one batch (one snapshot, one file per day it spans). Default 100 000.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: u64,
+    /// Iceberg namespace of the table. Default "bronze".
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Iceberg table name. Default "pc_metrics".
+    #[serde(default = "default_table")]
+    pub table: String,
+    /// Key prefix of the landing zone in the object store. Default "landing/pc_metrics".
+    #[serde(default = "default_landing_prefix")]
+    pub landing_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// A folder on this PC (`<data-dir>/lakehouse` unless `storage.root` says otherwise).
+    #[default]
+    Local,
+    /// An S3-compatible object store (MinIO, Garage, AWS S3, ...).
+    S3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// "local" (default, no service needed) or "s3".
+    #[serde(default)]
+    pub kind: StorageKind,
+    /// local: the folder holding `landing/` and `warehouse/`. Default `<data-dir>/lakehouse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
+    /// s3: endpoint URL, e.g. "http://127.0.0.1:9000" for MinIO. Empty means AWS itself.
+    /// Fallback: `AWS_ENDPOINT_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// s3: region. Default `AWS_REGION`, else "us-east-1".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// s3: bucket holding the landing zone (and, usually, the warehouse). Required for s3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// s3: access key id. Fallback: `AWS_ACCESS_KEY_ID`. Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<Secret>,
+    /// s3: secret access key. Fallback: `AWS_SECRET_ACCESS_KEY`. Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<Secret>,
+    /// s3: path-style URLs (`http://host/bucket/key`), as MinIO needs. Default true.
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+    /// s3: allow a plain-http endpoint. Default false.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogKind {
+    /// The Iceberg SQL catalog in a SQLite file beside the warehouse (embedded default).
+    #[default]
+    Sql,
+    /// An Iceberg REST catalog.
+    Rest,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// "sql" (default, a SQLite file) or "rest".
+    #[serde(default)]
+    pub kind: CatalogKind,
+    /// rest: the catalog's base URI, e.g. "http://127.0.0.1:8181". sql: a SQLite file path
+    /// (default `<storage root>/catalog.db`, or `<data-dir>/catalog.db` with s3 storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// Warehouse. rest: passed to the catalog as `warehouse` (optional). sql: where tables
+    /// live; default `file://<storage root>/warehouse` or `s3://<bucket>/warehouse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
+    /// rest: a bearer token, if the catalog wants one. Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+}
+
+fn default_sampling_interval() -> String {
+    "1s".into()
+}
+fn default_retention() -> String {
+    "30d".into()
+}
+fn default_rollup_retention() -> String {
+    "400d".into()
+}
+fn default_max_pending() -> u64 {
+    5_000_000
+}
+fn default_sync_interval() -> String {
+    "5m".into()
+}
+fn default_batch_rows() -> u64 {
+    100_000
+}
+fn default_namespace() -> String {
+    "bronze".into()
+}
+fn default_table() -> String {
+    "pc_metrics".into()
+}
+fn default_landing_prefix() -> String {
+    "landing/pc_metrics".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_sampling_interval(),
+            source: SourceKind::default(),
+        }
+    }
+}
+impl Default for BufferConfig {
+    fn default() -> Self {
+        Self {
+            retention: default_retention(),
+            rollup_retention: default_rollup_retention(),
+            max_pending: default_max_pending(),
+        }
+    }
+}
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_sync_interval(),
+            batch_rows: default_batch_rows(),
+            namespace: default_namespace(),
+            table: default_table(),
+            landing_prefix: default_landing_prefix(),
+        }
+    }
+}
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            kind: StorageKind::default(),
+            root: None,
+            endpoint: None,
+            region: None,
+            bucket: None,
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: true,
+            allow_http: false,
+        }
+    }
+}
+
+/// Where the config comes from: an explicit file, the platform default, or none.
+pub fn default_config_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("pcmetrics").join("config.toml"))
+}
+
+/// The platform data dir (`~/.local/share/pcmetrics` on Linux).
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_local_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("pcmetrics")
+}
+
+impl Config {
+    /// Reads `path` (which must exist), or the platform default file when it exists, or
+    /// nothing; then applies `PCMETRICS_*__*` and `AWS_*` variables from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (origin, text) = match path {
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?,
+            ),
+            None => match default_config_path().filter(|p| p.is_file()) {
+                Some(p) => (
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p)
+                        .map_err(|source| ConfigError::Read { path: p, source })?,
+                ),
+                None => ("(defaults)".to_owned(), String::new()),
+            },
+        };
+        Self::from_toml_with_env(&origin, &text, env)
+    }
+
+    /// Parses TOML text, overlays the environment and checks key names and types.
+    pub fn from_toml_with_env(
+        origin: &str,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: origin.to_owned(),
+                    message: e.to_string().trim().replace('\n', " "),
+                })?;
+        let mut aws = Vec::new();
+        for (name, raw) in env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX)
+                && let Some((section, key)) = rest.split_once("__")
+            {
+                let section = section.to_ascii_lowercase();
+                let key = key.to_ascii_lowercase();
+                let value = env_value(&raw);
+                match table
+                    .entry(section.clone())
+                    .or_insert_with(|| toml::Value::Table(Default::default()))
+                {
+                    toml::Value::Table(t) => {
+                        t.insert(key, value);
+                    }
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            &section,
+                            format!(
+                                "{name} overrides a key of {section:?}, which is not a section"
+                            ),
+                        ));
+                    }
+                }
+            } else if name.starts_with("AWS_") {
+                aws.push((name, raw));
+            }
+        }
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Type {
+                origin: origin.to_owned(),
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        config.apply_aws_env(aws);
+        Ok(config)
+    }
+
+    /// The standard AWS variables fill what the file left unset (the file wins). They
+    /// only apply to s3 storage: stray AWS variables must not break a local setup.
+    fn apply_aws_env(&mut self, vars: Vec<(String, String)>) {
+        let s = &mut self.storage;
+        if s.kind != StorageKind::S3 {
+            return;
+        }
+        for (name, value) in vars {
+            if value.is_empty() {
+                continue;
+            }
+            match name.as_str() {
+                "AWS_ACCESS_KEY_ID" if s.access_key_id.is_none() => {
+                    s.access_key_id = Some(Secret(value))
+                }
+                "AWS_SECRET_ACCESS_KEY" if s.secret_access_key.is_none() => {
+                    s.secret_access_key = Some(Secret(value))
+                }
+                "AWS_REGION" | "AWS_DEFAULT_REGION" if s.region.is_none() => s.region = Some(value),
+                "AWS_ENDPOINT_URL" | "AWS_ENDPOINT_URL_S3" if s.endpoint.is_none() => {
+                    s.endpoint = Some(value)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The effective config as TOML, secrets redacted (`config show`).
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}"))
+    }
+
+    /// Checks every value and resolves defaults that depend on the data dir.
+    /// `data_dir_override` is `--data-dir`, which wins over the file.
+    pub fn validate(&self, data_dir_override: Option<&Path>) -> Result<Settings, ConfigError> {
+        let data_dir = data_dir_override
+            .map(Path::to_path_buf)
+            .or_else(|| self.data_dir.clone())
+            .unwrap_or_else(default_data_dir);
+
+        let sampling_interval = duration("sampling.interval", &self.sampling.interval)?;
+        if sampling_interval < Duration::from_millis(250) {
+            return Err(ConfigError::invalid(
+                "sampling.interval",
+                format!(
+                    "{:?} is too short: CPU use needs at least 250ms between readings; write e.g. \"1s\"",
+                    self.sampling.interval
+                ),
+            ));
+        }
+        let retention = duration("buffer.retention", &self.buffer.retention)?;
+        let rollup_retention = duration("buffer.rollup_retention", &self.buffer.rollup_retention)?;
+        if rollup_retention < retention {
+            return Err(ConfigError::invalid(
+                "buffer.rollup_retention",
+                format!(
+                    "{:?} is shorter than buffer.retention {:?}; rollups exist to outlive the raw samples, so make it at least as long",
+                    self.buffer.rollup_retention, self.buffer.retention
+                ),
+            ));
+        }
+        if self.buffer.max_pending < 1000 {
+            return Err(ConfigError::invalid(
+                "buffer.max_pending",
+                format!(
+                    "{} is too small to survive even a short outage; use at least 1000 (default 5000000)",
+                    self.buffer.max_pending
+                ),
+            ));
+        }
+        let sync_interval = duration("sync.interval", &self.sync.interval)?;
+        if sync_interval < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "sync.interval",
+                format!(
+                    "{:?} is too short: every sync adds a snapshot to the table; write e.g. \"5m\"",
+                    self.sync.interval
+                ),
+            ));
+        }
+        if !(1..=10_000_000).contains(&self.sync.batch_rows) {
+            return Err(ConfigError::invalid(
+                "sync.batch_rows",
+                format!(
+                    "{} is out of range; use 1 to 10000000 (default 100000)",
+                    self.sync.batch_rows
+                ),
+            ));
+        }
+        identifier("sync.namespace", &self.sync.namespace)?;
+        identifier("sync.table", &self.sync.table)?;
+        let landing_prefix = self.sync.landing_prefix.trim_matches('/').to_owned();
+        if landing_prefix.is_empty() {
+            return Err(ConfigError::invalid(
+                "sync.landing_prefix",
+                "is empty; the landing zone needs its own prefix, e.g. \"landing/pc_metrics\"",
+            ));
+        }
+
+        let storage = self.storage_settings(&data_dir)?;
+        let catalog = self.catalog_settings(&data_dir, &storage)?;
+
+        Ok(Settings {
+            data_dir,
+            sampling: SamplingSettings {
+                interval: sampling_interval,
+                source: self.sampling.source,
+            },
+            buffer: BufferSettings {
+                retention,
+                rollup_retention,
+                max_pending: self.buffer.max_pending,
+            },
+            sync: SyncSettings {
+                interval: sync_interval,
+                batch_rows: self.sync.batch_rows as usize,
+                namespace: self.sync.namespace.clone(),
+                table: self.sync.table.clone(),
+                landing_prefix,
+            },
+            storage,
+            catalog,
+        })
+    }
+
+    fn storage_settings(&self, data_dir: &Path) -> Result<StorageSettings, ConfigError> {
+        let s = &self.storage;
+        match s.kind {
+            StorageKind::Local => {
+                for (key, set) in [
+                    ("storage.endpoint", s.endpoint.is_some()),
+                    ("storage.bucket", s.bucket.is_some()),
+                    ("storage.access_key_id", s.access_key_id.is_some()),
+                    ("storage.secret_access_key", s.secret_access_key.is_some()),
+                ] {
+                    if set {
+                        return Err(ConfigError::invalid(
+                            key,
+                            "is set but storage.kind is \"local\"; set storage.kind = \"s3\" to use an object store, or remove the key",
+                        ));
+                    }
+                }
+                let root = s.root.clone().unwrap_or_else(|| data_dir.join("lakehouse"));
+                Ok(StorageSettings::Local { root })
+            }
+            StorageKind::S3 => {
+                let bucket = s.bucket.clone().filter(|b| !b.is_empty()).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "storage.bucket",
+                        "is not set; storage.kind = \"s3\" needs the bucket name, e.g. bucket = \"warehouse\"",
+                    )
+                })?;
+                if !bucket_name_ok(&bucket) {
+                    return Err(ConfigError::invalid(
+                        "storage.bucket",
+                        format!(
+                            "{bucket:?} is not a valid bucket name; use 3-63 lowercase letters, digits, '-' or '.'"
+                        ),
+                    ));
+                }
+                let endpoint = s.endpoint.clone().filter(|e| !e.is_empty());
+                if let Some(e) = &endpoint {
+                    if !(e.starts_with("http://") || e.starts_with("https://")) {
+                        return Err(ConfigError::invalid(
+                            "storage.endpoint",
+                            format!("{e:?} is not a URL; write e.g. \"http://127.0.0.1:9000\""),
+                        ));
+                    }
+                    if e.starts_with("http://") && !s.allow_http {
+                        return Err(ConfigError::invalid(
+                            "storage.endpoint",
+                            format!(
+                                "{e:?} is plain http; set storage.allow_http = true to allow it (e.g. MinIO on this PC or a LAN)"
+                            ),
+                        ));
+                    }
+                }
+                let access_key_id = s.access_key_id.clone().ok_or_else(|| {
+                    ConfigError::invalid(
+                        "storage.access_key_id",
+                        "is not set; set it in the config file or in AWS_ACCESS_KEY_ID",
+                    )
+                })?;
+                let secret_access_key = s.secret_access_key.clone().ok_or_else(|| {
+                    ConfigError::invalid(
+                        "storage.secret_access_key",
+                        "is not set; set it in the config file or in AWS_SECRET_ACCESS_KEY",
+                    )
+                })?;
+                Ok(StorageSettings::S3(S3Settings {
+                    endpoint,
+                    region: s.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                    bucket,
+                    access_key_id,
+                    secret_access_key,
+                    path_style: s.path_style,
+                    allow_http: s.allow_http,
+                }))
+            }
+        }
+    }
+
+    fn catalog_settings(
+        &self,
+        data_dir: &Path,
+        storage: &StorageSettings,
+    ) -> Result<CatalogSettings, ConfigError> {
+        let c = &self.catalog;
+        match c.kind {
+            CatalogKind::Sql => {
+                if c.token.is_some() {
+                    return Err(ConfigError::invalid(
+                        "catalog.token",
+                        "is set but catalog.kind is \"sql\", which takes no token; remove it or set catalog.kind = \"rest\"",
+                    ));
+                }
+                let path = match (&c.uri, storage) {
+                    (Some(u), _) => PathBuf::from(u.strip_prefix("sqlite:").unwrap_or(u)),
+                    (None, StorageSettings::Local { root }) => root.join("catalog.db"),
+                    (None, StorageSettings::S3(_)) => data_dir.join("catalog.db"),
+                };
+                let warehouse = match (&c.warehouse, storage) {
+                    (Some(w), _) => w.trim_end_matches('/').to_owned(),
+                    (None, StorageSettings::Local { root }) => {
+                        format!("file://{}", absolute(root).join("warehouse").display())
+                    }
+                    (None, StorageSettings::S3(s3)) => format!("s3://{}/warehouse", s3.bucket),
+                };
+                Ok(CatalogSettings::Sql { path, warehouse })
+            }
+            CatalogKind::Rest => {
+                let uri = c.uri.clone().filter(|u| !u.is_empty()).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "catalog.uri",
+                        "is not set; catalog.kind = \"rest\" needs the catalog's URL, e.g. uri = \"http://127.0.0.1:8181\"",
+                    )
+                })?;
+                if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+                    return Err(ConfigError::invalid(
+                        "catalog.uri",
+                        format!(
+                            "{uri:?} is not an http(s) URL; write e.g. \"http://127.0.0.1:8181\""
+                        ),
+                    ));
+                }
+                if matches!(storage, StorageSettings::Local { .. }) {
+                    return Err(ConfigError::invalid(
+                        "catalog.kind",
+                        "\"rest\" needs storage.kind = \"s3\": a REST catalog keeps its warehouse in an object store, not in a folder on this PC",
+                    ));
+                }
+                Ok(CatalogSettings::Rest {
+                    uri: uri.trim_end_matches('/').to_owned(),
+                    warehouse: c.warehouse.clone(),
+                    token: c.token.clone(),
+                })
+            }
+        }
+    }
+}
+
+/// Environment values: booleans and integers as such, anything else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(b) = raw.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    toml::Value::String(raw.to_owned())
+}
+
+/// Parses a humantime duration ("1s", "5m", "30d"), naming the key when it fails.
+pub fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(ConfigError::invalid(
+            key,
+            format!("{value:?} is zero; write a positive duration, e.g. \"5m\""),
+        )),
+        Err(_) => Err(ConfigError::invalid(
+            key,
+            format!("{value:?} is not a duration; write e.g. \"5m\", \"30s\" or \"7d\""),
+        )),
+    }
+}
+
+fn identifier(key: &str, value: &str) -> Result<(), ConfigError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !value.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!(
+                "{value:?} is not a plain identifier; use lowercase letters, digits and '_', starting with a letter"
+            ),
+        ))
+    }
+}
+
+fn bucket_name_ok(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Validated settings: what the stages use.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub sampling: SamplingSettings,
+    pub buffer: BufferSettings,
+    pub sync: SyncSettings,
+    pub storage: StorageSettings,
+    pub catalog: CatalogSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct SamplingSettings {
+    pub interval: Duration,
+    pub source: SourceKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct BufferSettings {
+    pub retention: Duration,
+    pub rollup_retention: Duration,
+    pub max_pending: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub interval: Duration,
+    pub batch_rows: usize,
+    pub namespace: String,
+    pub table: String,
+    pub landing_prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    Local { root: PathBuf },
+    S3(S3Settings),
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub path_style: bool,
+    pub allow_http: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum CatalogSettings {
+    Sql {
+        path: PathBuf,
+        warehouse: String,
+    },
+    Rest {
+        uri: String,
+        warehouse: Option<String>,
+        token: Option<Secret>,
+    },
+}
+
+impl Settings {
+    /// Settings for a data dir with everything else default (tests, benchmarks).
+    pub fn embedded(data_dir: &Path) -> Self {
+        Config::default()
+            .validate(Some(data_dir))
+            .expect("the default config is valid")
+    }
+
+    /// `namespace.table`, as users and other engines name it.
+    pub fn table_ident(&self) -> String {
+        format!("{}.{}", self.sync.namespace, self.sync.table)
+    }
+
+    /// A one-line description of where data goes, without secrets.
+    pub fn describe_lakehouse(&self) -> String {
+        let storage = match &self.storage {
+            StorageSettings::Local { root } => format!("local folder {}", root.display()),
+            StorageSettings::S3(s) => format!(
+                "s3://{} at {}",
+                s.bucket,
+                s.endpoint.as_deref().unwrap_or("AWS")
+            ),
+        };
+        let catalog = match &self.catalog {
+            CatalogSettings::Sql { path, .. } => format!("SQL catalog {}", path.display()),
+            CatalogSettings::Rest { uri, .. } => format!("REST catalog {uri}"),
+        };
+        format!("{storage}, {catalog}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_with_env("test.toml", text, Vec::new())
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_file_is_the_embedded_default() {
+        let s = parse("").unwrap().validate(Some(Path::new("/d"))).unwrap();
+        assert_eq!(s.sampling.interval, Duration::from_secs(1));
+        assert_eq!(s.sync.interval, Duration::from_secs(300));
+        assert_eq!(s.table_ident(), "bronze.pc_metrics");
+        assert!(
+            matches!(&s.storage, StorageSettings::Local { root } if root == Path::new("/d/lakehouse"))
+        );
+        match &s.catalog {
+            CatalogSettings::Sql { path, warehouse } => {
+                assert_eq!(path, Path::new("/d/lakehouse/catalog.db"));
+                assert_eq!(warehouse, "file:///d/lakehouse/warehouse");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_duration_names_key_value_and_fix() {
+        let err = parse("[sync]\ninterval = \"five minutes\"")
+            .unwrap()
+            .validate(None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "sync.interval: \"five minutes\" is not a duration; write e.g. \"5m\", \"30s\" or \"7d\""
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let err = parse("[sync]\nintervall = \"5m\"").unwrap_err().to_string();
+        assert!(err.contains("sync"), "{err}");
+        assert!(err.contains("intervall"), "{err}");
+        let err = parse("[synk]\ninterval = \"5m\"").unwrap_err().to_string();
+        assert!(err.contains("synk"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let err = parse("[sync]\nbatch_rows = \"many\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sync.batch_rows"), "{err}");
+        assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let err = parse("[sync\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("config file test.toml is not valid TOML"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = Config::from_toml_with_env(
+            "t",
+            "[sync]\ninterval = \"5m\"",
+            env(&[
+                ("PCMETRICS_SYNC__INTERVAL", "10m"),
+                ("PCMETRICS_SYNC__BATCH_ROWS", "500"),
+                ("PCMETRICS_DATA_DIR", "/ignored/by/config"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.sync.interval, "10m");
+        assert_eq!(c.sync.batch_rows, 500);
+        let err = Config::from_toml_with_env("t", "", env(&[("PCMETRICS_SYNC__NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    const S3: &str = r#"
+        [storage]
+        kind = "s3"
+        endpoint = "http://127.0.0.1:9000"
+        bucket = "warehouse"
+        allow_http = true
+        [catalog]
+        kind = "rest"
+        uri = "http://127.0.0.1:8181/"
+    "#;
+
+    #[test]
+    fn s3_keys_come_from_aws_env_and_are_never_printed() {
+        let c = Config::from_toml_with_env(
+            "t",
+            S3,
+            env(&[
+                ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY"),
+                ("AWS_SECRET_ACCESS_KEY", "very-secret-value"),
+            ]),
+        )
+        .unwrap();
+        let s = c.validate(None).unwrap();
+        let shown = format!("{}\n{:?}\n{:?}", c.to_redacted_toml(), c, s);
+        assert!(!shown.contains("AKIAEXAMPLEKEY"), "{shown}");
+        assert!(!shown.contains("very-secret-value"), "{shown}");
+        assert!(shown.contains(Secret::REDACTED));
+        match s.storage {
+            StorageSettings::S3(s3) => {
+                assert_eq!(s3.secret_access_key.expose(), "very-secret-value");
+                assert_eq!(s3.region, "us-east-1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(s.catalog, CatalogSettings::Rest { ref uri, .. } if uri == "http://127.0.0.1:8181")
+        );
+    }
+
+    #[test]
+    fn file_keys_win_over_aws_env() {
+        let text = format!("{S3}\n");
+        let text = text.replace(
+            "allow_http = true",
+            "allow_http = true\naccess_key_id = \"fromfile\"\nsecret_access_key = \"filesecret\"",
+        );
+        let c = Config::from_toml_with_env(
+            "t",
+            &text,
+            env(&[
+                ("AWS_ACCESS_KEY_ID", "fromenv"),
+                ("AWS_SECRET_ACCESS_KEY", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.storage.access_key_id.unwrap().expose(), "fromfile");
+    }
+
+    #[test]
+    fn s3_checks_name_what_to_fix() {
+        let no_keys = parse(S3).unwrap().validate(None).unwrap_err().to_string();
+        assert!(
+            no_keys.starts_with("storage.access_key_id: is not set"),
+            "{no_keys}"
+        );
+        assert!(no_keys.contains("AWS_ACCESS_KEY_ID"));
+
+        let http = parse(&S3.replace(
+            "allow_http = true",
+            "access_key_id = \"k\"\nsecret_access_key = \"s\"",
+        ))
+        .unwrap()
+        .validate(None)
+        .unwrap_err()
+        .to_string();
+        assert!(http.contains("storage.allow_http = true"), "{http}");
+
+        let rest_local = parse("[catalog]\nkind = \"rest\"\nuri = \"http://x\"")
+            .unwrap()
+            .validate(None)
+            .unwrap_err()
+            .to_string();
+        assert!(rest_local.starts_with("catalog.kind:"), "{rest_local}");
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        for (text, key) in [
+            ("[sampling]\ninterval = \"10ms\"", "sampling.interval"),
+            ("[sync]\nbatch_rows = 0", "sync.batch_rows"),
+            ("[sync]\nnamespace = \"Bronze-1\"", "sync.namespace"),
+            ("[buffer]\nmax_pending = 10", "buffer.max_pending"),
+            (
+                "[buffer]\nrollup_retention = \"1d\"",
+                "buffer.rollup_retention",
+            ),
+            ("[sampling]\nsource = \"fake\"", "sampling.source"),
+        ] {
+            let err = match parse(text) {
+                Ok(c) => c.validate(None).unwrap_err().to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+}

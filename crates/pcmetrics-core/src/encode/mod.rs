@@ -1,0 +1,440 @@
+//! # Encode: rows in, Parquet bytes and statistics out
+//!
+//! [`ParquetEncoder`] turns a batch of buffered samples into one Parquet file per UTC day
+//! the batch spans (the table is partitioned by day), zstd-compressed, with the schema of
+//! [`schema::TABLE_SCHEMA`]. It does no I/O. Each [`EncodedFile`] carries the Iceberg
+//! column statistics (sizes, counts, bounds) that the commit stage records in the manifest,
+//! so the same bytes can go to the landing zone and into the table unchanged.
+
+pub mod schema;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
+};
+use arrow_array::{
+    ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Fields};
+use bytes::Bytes;
+use iceberg::spec::Datum;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
+
+use crate::sample::MetricSample;
+use schema::ARROW_SCHEMA;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("cannot build the Arrow batch: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("cannot write Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Days since 1970-01-01 (UTC) of a timestamp in microseconds; Iceberg's `day` transform.
+pub fn day_of(ts_us: i64) -> i32 {
+    ts_us.div_euclid(MICROS_PER_DAY) as i32
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn day_string(day: i32) -> String {
+    chrono::DateTime::from_timestamp(day as i64 * 86_400, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| format!("day{day}"))
+}
+
+/// Iceberg column statistics of one Parquet file, keyed by field id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileStats {
+    pub column_sizes: HashMap<i32, u64>,
+    pub value_counts: HashMap<i32, u64>,
+    pub null_value_counts: HashMap<i32, u64>,
+    pub lower_bounds: HashMap<i32, Datum>,
+    pub upper_bounds: HashMap<i32, Datum>,
+    pub split_offsets: Vec<i64>,
+}
+
+/// One Parquet file: the rows of a batch that fall on one UTC day.
+#[derive(Debug, Clone)]
+pub struct EncodedFile {
+    /// Days since the epoch (the partition value).
+    pub day: i32,
+    pub rows: usize,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub bytes: Bytes,
+    pub stats: FileStats,
+}
+
+/// Encodes samples of one host as Parquet.
+#[derive(Debug, Clone)]
+pub struct ParquetEncoder {
+    props: WriterProperties,
+}
+
+impl Default for ParquetEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ParquetEncoder {
+    pub fn new() -> Self {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
+            .set_created_by(format!("pcmetrics {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Self { props }
+    }
+
+    /// One file per UTC day in `rows`, days ascending, rows in seq order within a file.
+    pub fn encode(
+        &self,
+        host_id: &str,
+        hostname: &str,
+        rows: &[(i64, MetricSample)],
+    ) -> Result<Vec<EncodedFile>, EncodeError> {
+        let mut by_day: std::collections::BTreeMap<i32, Vec<&(i64, MetricSample)>> =
+            Default::default();
+        for row in rows {
+            by_day.entry(day_of(row.1.ts_us)).or_default().push(row);
+        }
+        by_day
+            .into_iter()
+            .map(|(day, rows)| self.encode_day(host_id, hostname, day, &rows))
+            .collect()
+    }
+
+    fn encode_day(
+        &self,
+        host_id: &str,
+        hostname: &str,
+        day: i32,
+        rows: &[&(i64, MetricSample)],
+    ) -> Result<EncodedFile, EncodeError> {
+        let batch = to_record_batch(host_id, hostname, rows)?;
+        let mut buf = Vec::with_capacity(rows.len() * 64);
+        let mut writer =
+            ArrowWriter::try_new(&mut buf, ARROW_SCHEMA.clone(), Some(self.props.clone()))?;
+        writer.write(&batch)?;
+        let metadata = writer.close()?;
+        let bytes = Bytes::from(buf);
+        Ok(EncodedFile {
+            day,
+            rows: rows.len(),
+            first_seq: rows.first().map_or(0, |r| r.0),
+            last_seq: rows.last().map_or(0, |r| r.0),
+            stats: file_stats(&metadata),
+            bytes,
+        })
+    }
+}
+
+fn field(name: &str) -> Arc<Field> {
+    ARROW_SCHEMA
+        .field_with_name(name)
+        .map(|f| Arc::new(f.clone()))
+        .expect("field is in the schema")
+}
+
+/// The element field and struct fields of a `list<struct<..>>` column.
+fn list_struct_fields(name: &str) -> (Arc<Field>, Fields) {
+    let DataType::List(element) = field(name).data_type().clone() else {
+        unreachable!("{name} is a list")
+    };
+    let DataType::Struct(fields) = element.data_type().clone() else {
+        unreachable!("{name} holds structs")
+    };
+    (element, fields)
+}
+
+fn struct_list_builder(name: &str, cap: usize) -> ListBuilder<StructBuilder> {
+    let (element, fields) = list_struct_fields(name);
+    ListBuilder::with_capacity(StructBuilder::from_fields(fields, cap * 2), cap).with_field(element)
+}
+
+/// Builds the Arrow batch. Column order and types come from [`ARROW_SCHEMA`].
+pub fn to_record_batch(
+    host_id: &str,
+    hostname: &str,
+    rows: &[&(i64, MetricSample)],
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let n = rows.len();
+    let col_f64 = |f: fn(&MetricSample) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| f(&r.1))))
+    };
+    let col_i64 = |f: fn(&MetricSample) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| f(&r.1).min(i64::MAX as u64) as i64),
+        ))
+    };
+    let ts_type = field("ts").data_type().clone();
+    let DataType::Timestamp(_, tz) = ts_type else {
+        unreachable!("ts is a timestamp")
+    };
+
+    let mut cores = ListBuilder::with_capacity(Float32Builder::new(), n).with_field(
+        match field("cpu_core_pct").data_type() {
+            DataType::List(e) => e.clone(),
+            _ => unreachable!(),
+        },
+    );
+    let mut disks = struct_list_builder("disks", n);
+    let mut nets = struct_list_builder("networks", n);
+    let mut temps = struct_list_builder("temperatures", n);
+    for (_, s) in rows.iter().map(|r| (r.0, &r.1)) {
+        for c in &s.cpu_core_pct {
+            cores.values().append_value(*c);
+        }
+        cores.append(true);
+
+        let v = disks.values();
+        for d in &s.disks {
+            v.field_builder::<StringBuilder>(0)
+                .unwrap()
+                .append_value(&d.mount);
+            v.field_builder::<StringBuilder>(1)
+                .unwrap()
+                .append_value(&d.device);
+            v.field_builder::<StringBuilder>(2)
+                .unwrap()
+                .append_value(&d.fs);
+            v.field_builder::<Int64Builder>(3)
+                .unwrap()
+                .append_value(d.total_bytes.min(i64::MAX as u64) as i64);
+            v.field_builder::<Int64Builder>(4)
+                .unwrap()
+                .append_value(d.available_bytes.min(i64::MAX as u64) as i64);
+            v.field_builder::<Float64Builder>(5)
+                .unwrap()
+                .append_value(d.read_bps);
+            v.field_builder::<Float64Builder>(6)
+                .unwrap()
+                .append_value(d.write_bps);
+            v.append(true);
+        }
+        disks.append(true);
+
+        let v = nets.values();
+        for x in &s.networks {
+            v.field_builder::<StringBuilder>(0)
+                .unwrap()
+                .append_value(&x.name);
+            v.field_builder::<Float64Builder>(1)
+                .unwrap()
+                .append_value(x.rx_bps);
+            v.field_builder::<Float64Builder>(2)
+                .unwrap()
+                .append_value(x.tx_bps);
+            v.field_builder::<Int64Builder>(3)
+                .unwrap()
+                .append_value(x.rx_bytes_total.min(i64::MAX as u64) as i64);
+            v.field_builder::<Int64Builder>(4)
+                .unwrap()
+                .append_value(x.tx_bytes_total.min(i64::MAX as u64) as i64);
+            v.append(true);
+        }
+        nets.append(true);
+
+        let v = temps.values();
+        for t in &s.temperatures {
+            v.field_builder::<StringBuilder>(0)
+                .unwrap()
+                .append_value(&t.label);
+            v.field_builder::<Float32Builder>(1)
+                .unwrap()
+                .append_value(t.celsius);
+            v.append(true);
+        }
+        temps.append(true);
+    }
+
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            host_id, n,
+        ))),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            hostname, n,
+        ))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1.ts_us))
+                .with_timezone_opt(tz),
+        ),
+        Arc::new(Float32Array::from_iter_values(
+            rows.iter().map(|r| r.1.cpu_total_pct),
+        )),
+        Arc::new(cores.finish()),
+        col_f64(|s| s.load_1),
+        col_f64(|s| s.load_5),
+        col_f64(|s| s.load_15),
+        col_i64(|s| s.mem_total_bytes),
+        col_i64(|s| s.mem_used_bytes),
+        col_i64(|s| s.mem_available_bytes),
+        col_i64(|s| s.swap_total_bytes),
+        col_i64(|s| s.swap_used_bytes),
+        col_f64(|s| s.disk_read_bps),
+        col_f64(|s| s.disk_write_bps),
+        Arc::new(disks.finish()),
+        col_f64(|s| s.net_rx_bps),
+        col_f64(|s| s.net_tx_bps),
+        Arc::new(nets.finish()),
+        Arc::new(temps.finish()),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter()
+                .map(|r| r.1.process_count.min(i32::MAX as u32) as i32),
+        )),
+        col_i64(|s| s.uptime_s),
+    ];
+    RecordBatch::try_new(ARROW_SCHEMA.clone(), columns)
+}
+
+/// Iceberg metrics from the Parquet footer: sizes and counts for every leaf column, bounds
+/// for top-level primitive columns (the ones engines prune on).
+fn file_stats(metadata: &ParquetMetaData) -> FileStats {
+    let mut stats = FileStats::default();
+    for rg in metadata.row_groups() {
+        if let Some(offset) = rg.file_offset() {
+            stats.split_offsets.push(offset);
+        }
+        for col in rg.columns() {
+            let descr = col.column_descr();
+            let info = descr.self_type().get_basic_info();
+            if !info.has_id() {
+                continue;
+            }
+            let id = info.id();
+            *stats.column_sizes.entry(id).or_default() += col.compressed_size() as u64;
+            *stats.value_counts.entry(id).or_default() += col.num_values() as u64;
+            let Some(st) = col.statistics() else { continue };
+            if let Some(nulls) = st.null_count_opt() {
+                *stats.null_value_counts.entry(id).or_default() += nulls;
+            }
+            // Only top-level columns: their path is just their own name.
+            if descr.path().parts().len() != 1 {
+                continue;
+            }
+            if let Some((lo, hi)) = bounds(id, st) {
+                merge_bound(&mut stats.lower_bounds, id, lo, std::cmp::Ordering::Less);
+                merge_bound(&mut stats.upper_bounds, id, hi, std::cmp::Ordering::Greater);
+            }
+        }
+    }
+    stats
+}
+
+fn merge_bound(map: &mut HashMap<i32, Datum>, id: i32, v: Datum, keep_if: std::cmp::Ordering) {
+    match map.get(&id) {
+        Some(old) if v.partial_cmp(old) != Some(keep_if) => {}
+        _ => {
+            map.insert(id, v);
+        }
+    }
+}
+
+fn bounds(id: i32, st: &Statistics) -> Option<(Datum, Datum)> {
+    let field = schema::TABLE_SCHEMA.field_by_id(id)?;
+    let iceberg::spec::Type::Primitive(ty) = field.field_type.as_ref() else {
+        return None;
+    };
+    use iceberg::spec::PrimitiveType as P;
+    match (ty, st) {
+        (P::Int, Statistics::Int32(s)) => {
+            Some((Datum::int(*s.min_opt()?), Datum::int(*s.max_opt()?)))
+        }
+        (P::Long, Statistics::Int64(s)) => {
+            Some((Datum::long(*s.min_opt()?), Datum::long(*s.max_opt()?)))
+        }
+        (P::Timestamptz, Statistics::Int64(s)) => Some((
+            Datum::timestamptz_micros(*s.min_opt()?),
+            Datum::timestamptz_micros(*s.max_opt()?),
+        )),
+        (P::Float, Statistics::Float(s)) => {
+            Some((Datum::float(*s.min_opt()?), Datum::float(*s.max_opt()?)))
+        }
+        (P::Double, Statistics::Double(s)) => {
+            Some((Datum::double(*s.min_opt()?), Datum::double(*s.max_opt()?)))
+        }
+        (P::String, Statistics::ByteArray(s)) => Some((
+            Datum::string(std::str::from_utf8(s.min_opt()?.data()).ok()?),
+            Datum::string(std::str::from_utf8(s.max_opt()?.data()).ok()?),
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::SyntheticSource;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn rows(start_us: i64, n: usize) -> Vec<(i64, MetricSample)> {
+        SyntheticSource::new(start_us, 60_000_000)
+            .take(n)
+            .enumerate()
+            .map(|(i, s)| (i as i64 + 1, s))
+            .collect()
+    }
+
+    #[test]
+    fn splits_by_utc_day_and_round_trips() {
+        // 2023-11-14 22:00 UTC, one sample a minute for 4 hours: crosses midnight.
+        let start =
+            1_700_000_000_000_000 - (1_700_000_000_000_000 % MICROS_PER_DAY) + 22 * 3_600_000_000;
+        let input = rows(start, 240);
+        let files = ParquetEncoder::new().encode("h-1", "pc", &input).unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].rows, 120);
+        assert_eq!(files[1].day, files[0].day + 1);
+        assert_eq!((files[0].first_seq, files[1].last_seq), (1, 240));
+
+        let reader = ParquetRecordBatchReaderBuilder::try_new(files[1].bytes.clone())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batch = reader.map(Result::unwrap).next().unwrap();
+        assert_eq!(batch.num_rows(), 120);
+        assert_eq!(batch.schema().fields().len(), ARROW_SCHEMA.fields().len());
+        let cpu = batch
+            .column_by_name("cpu_total_pct")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .unwrap();
+        assert_eq!(cpu.value(0), input[120].1.cpu_total_pct);
+    }
+
+    #[test]
+    fn stats_bound_seq_and_ts() {
+        let input = rows(1_700_000_000_000_000, 50);
+        let f = &ParquetEncoder::new().encode("h", "pc", &input).unwrap()[0];
+        assert_eq!(f.stats.lower_bounds[&3], Datum::long(1));
+        assert_eq!(f.stats.upper_bounds[&3], Datum::long(50));
+        assert_eq!(
+            f.stats.lower_bounds[&4],
+            Datum::timestamptz_micros(input[0].1.ts_us)
+        );
+        assert_eq!(f.stats.value_counts[&1], 50);
+        assert_eq!(f.stats.null_value_counts[&5], 0);
+        assert!(f.stats.column_sizes.values().all(|&s| s > 0));
+    }
+
+    #[test]
+    fn days_before_1970_floor_correctly() {
+        assert_eq!(day_of(-1), -1);
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_string(19_675), "2023-11-14");
+    }
+}

@@ -1,0 +1,79 @@
+//! The one public error: each stage's error, plus what a caller needs to decide whether
+//! trying again later can help.
+
+use crate::buffer::BufferError;
+use crate::commit::CommitError;
+use crate::config::ConfigError;
+use crate::encode::EncodeError;
+use crate::land::LandError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Buffer(#[from] BufferError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Land(#[from] LandError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error(
+        "another pcmetrics process is {doing} with data dir {data_dir} (lock {lock}); wait for it or stop it"
+    )]
+    Busy {
+        doing: &'static str,
+        data_dir: String,
+        lock: String,
+    },
+    #[error("data dir {path}: {message}")]
+    DataDir { path: String, message: String },
+}
+
+impl Error {
+    /// Whether the same operation may succeed later without the user changing anything
+    /// (a server down, a conflict, a busy lock), as opposed to bad config or a corrupt file.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Land(_) | Error::Busy { .. } => true,
+            Error::Commit(e) => e.is_retryable(),
+            Error::Buffer(BufferError::Sqlite { .. } | BufferError::DiskFull { .. }) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A one-line description of an object store error that says what to check.
+pub(crate) fn describe_store_error(e: &object_store::Error) -> String {
+    use object_store::Error as E;
+    let hint = match e {
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+            "; check storage.access_key_id and storage.secret_access_key"
+        }
+        E::NotFound { .. } => "; check that storage.bucket exists",
+        _ => {
+            let text = e.to_string();
+            if text.contains("NoSuchBucket") {
+                "; the bucket does not exist: create it or fix storage.bucket"
+            } else if text.contains("InvalidAccessKeyId")
+                || text.contains("SignatureDoesNotMatch")
+                || text.contains("403")
+            {
+                "; the server refused the credentials: check storage.access_key_id and storage.secret_access_key"
+            } else if text.contains("connect") || text.contains("Connection refused") {
+                "; is the server running at storage.endpoint?"
+            } else {
+                ""
+            }
+        }
+    };
+    format!("{}{hint}", one_line(&e.to_string()))
+}
+
+/// Collapses whitespace so multi-line server messages stay on one line.
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

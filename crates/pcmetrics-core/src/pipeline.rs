@@ -1,0 +1,248 @@
+//! # Pipeline: the stages on their schedules
+//!
+//! [`run`] samples every `sampling.interval` on a dedicated thread (sysinfo is blocking;
+//! the buffer append happens on the same thread, before the sample is published), syncs
+//! every `sync.interval` on the async runtime, and folds rollups and prunes old history
+//! once a minute. Failing syncs back off exponentially (10 s doubling up to
+//! `sync.interval`) so an outage causes neither a hot loop nor a log flood. When
+//! `shutdown` resolves, sampling stops after its current sample and one last sync is
+//! tried (bounded in time); anything it cannot deliver stays pending in the buffer.
+
+use std::future::Future;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::buffer::SqliteBuffer;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::host::{DirLock, HostIdentity};
+use crate::sample::{MetricSample, Source};
+use crate::sync::{SyncReport, Syncer};
+
+/// What the pipeline tells its listeners (the CLI's log, the tray window).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Sample {
+        seq: i64,
+        sample: Arc<MetricSample>,
+    },
+    SamplesDropped {
+        count: u64,
+    },
+    SyncStarted,
+    SyncFinished {
+        report: SyncReport,
+    },
+    SyncFailed {
+        message: String,
+        consecutive_failures: u32,
+        retry_in_s: u64,
+    },
+    BufferError {
+        message: String,
+    },
+}
+
+/// Totals of one `run`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub samples: u64,
+    pub syncs_ok: u64,
+    pub syncs_failed: u64,
+    pub rows_synced: u64,
+    pub pending_at_exit: u64,
+}
+
+/// Opens the data dir's buffer with the configured bound.
+pub fn open_buffer(settings: &Settings) -> Result<SqliteBuffer> {
+    Ok(SqliteBuffer::open(
+        &settings.data_dir.join("buffer.db"),
+        settings.buffer.max_pending,
+    )?)
+}
+
+/// Runs until `shutdown` resolves. `source` is the sampler (it may be built on this
+/// thread already warm). Fails at once if another process samples this data dir.
+pub async fn run(
+    settings: Settings,
+    source: Box<dyn Source>,
+    shutdown: impl Future<Output = ()>,
+    events: Option<broadcast::Sender<Event>>,
+) -> Result<RunReport> {
+    let _sampler_lock = DirLock::try_acquire(&settings.data_dir, "sampler", "sampling")?;
+    let host = HostIdentity::load_or_create(&settings.data_dir)?;
+    let buffer = open_buffer(&settings)?;
+    let sync_buffer = Arc::new(Mutex::new(open_buffer(&settings)?));
+    let syncer = Syncer::new(settings.clone(), host, sync_buffer.clone());
+    let publish = move |e: Event| {
+        if let Some(tx) = &events {
+            let _ = tx.send(e);
+        }
+    };
+
+    let (stop, stopped) = mpsc::channel::<()>();
+    let sampler = {
+        let settings = settings.clone();
+        let publish = publish.clone();
+        std::thread::Builder::new()
+            .name("pcmetrics-sampler".into())
+            .spawn(move || sample_loop(settings, source, buffer, stopped, publish))
+            .expect("spawn the sampler thread")
+    };
+
+    let mut report = RunReport::default();
+    let mut failures: u32 = 0;
+    let mut next_sync = tokio::time::Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep_until(next_sync) => {}
+        }
+        if sampler.is_finished() {
+            break;
+        }
+        publish(Event::SyncStarted);
+        match syncer.sync().await {
+            Ok(r) => {
+                failures = 0;
+                report.syncs_ok += 1;
+                report.rows_synced += r.rows;
+                if r.rows > 0 {
+                    tracing::info!(rows = r.rows, files = r.files, snapshot = ?r.snapshot_id, "synced");
+                }
+                publish(Event::SyncFinished { report: r });
+                next_sync = tokio::time::Instant::now() + settings.sync.interval;
+            }
+            Err(Error::Busy { .. }) => {
+                // A manual `pcmetrics sync` is running; try again shortly.
+                next_sync = tokio::time::Instant::now() + Duration::from_secs(5);
+            }
+            Err(e) => {
+                failures += 1;
+                report.syncs_failed += 1;
+                let wait = backoff(failures, settings.sync.interval);
+                // Warn on the first failure and then only as the wait grows, not per retry.
+                if failures.is_power_of_two() {
+                    tracing::warn!(failures, retry_in_s = wait.as_secs(), "sync failed: {e}");
+                }
+                publish(Event::SyncFailed {
+                    message: e.to_string(),
+                    consecutive_failures: failures,
+                    retry_in_s: wait.as_secs(),
+                });
+                next_sync = tokio::time::Instant::now() + wait;
+            }
+        }
+    }
+
+    drop(stop);
+    report.samples = tokio::task::spawn_blocking(move || sampler.join())
+        .await
+        .expect("join the sampler thread")
+        .expect("the sampler thread does not panic")?;
+
+    // One last sync, bounded: a down server must not hold up shutdown for long.
+    match tokio::time::timeout(Duration::from_secs(30), syncer.sync()).await {
+        Ok(Ok(r)) => {
+            report.syncs_ok += 1;
+            report.rows_synced += r.rows;
+        }
+        Ok(Err(e)) => {
+            report.syncs_failed += 1;
+            tracing::warn!("final sync failed, samples stay pending: {e}");
+        }
+        Err(_) => {
+            report.syncs_failed += 1;
+            tracing::warn!("final sync timed out after 30s, samples stay pending");
+        }
+    }
+    report.pending_at_exit = sync_buffer.lock().expect("buffer lock").status()?.pending;
+    Ok(report)
+}
+
+/// Wait before retry `n` (1-based) of a failing sync.
+fn backoff(n: u32, interval: Duration) -> Duration {
+    let base = Duration::from_secs(10).saturating_mul(1 << (n - 1).min(16));
+    base.min(interval.max(Duration::from_secs(10)))
+}
+
+fn sample_loop(
+    settings: Settings,
+    mut source: Box<dyn Source>,
+    mut buffer: SqliteBuffer,
+    stop: mpsc::Receiver<()>,
+    publish: impl Fn(Event),
+) -> Result<u64> {
+    let interval = settings.sampling.interval;
+    let mut taken = 0u64;
+    let mut next = Instant::now();
+    let mut next_maintenance = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sample = source.next_sample();
+        match buffer.append(std::slice::from_ref(&sample)) {
+            Ok(a) => {
+                taken += 1;
+                if a.dropped > 0 {
+                    publish(Event::SamplesDropped { count: a.dropped });
+                }
+                publish(Event::Sample {
+                    seq: a.last_seq,
+                    sample: Arc::new(sample),
+                });
+            }
+            Err(e) => {
+                // A full disk or a locked file: keep sampling, the next append may work.
+                tracing::error!("cannot buffer a sample: {e}");
+                publish(Event::BufferError {
+                    message: e.to_string(),
+                });
+            }
+        }
+        if Instant::now() >= next_maintenance {
+            next_maintenance = Instant::now() + Duration::from_secs(60);
+            if let Err(e) = buffer.maintain(
+                crate::sample::now_us(),
+                settings.buffer.retention,
+                settings.buffer.rollup_retention,
+            ) {
+                tracing::warn!("history maintenance failed: {e}");
+            }
+        }
+        // Fixed cadence on the monotonic clock: wall-clock jumps do not stretch or squeeze
+        // the interval; a late sample does not cause a burst.
+        next += interval;
+        let now = Instant::now();
+        if next < now {
+            next = now + interval;
+        }
+        // Sleeps until the next tick, waking at once when the sender side is dropped.
+        let left = next.saturating_duration_since(Instant::now());
+        if !matches!(
+            stop.recv_timeout(left),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        ) {
+            return Ok(taken);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let five = Duration::from_secs(300);
+        assert_eq!(backoff(1, five), Duration::from_secs(10));
+        assert_eq!(backoff(2, five), Duration::from_secs(20));
+        assert_eq!(backoff(6, five), five);
+        assert_eq!(backoff(40, five), five);
+        assert_eq!(backoff(3, Duration::from_secs(1)), Duration::from_secs(10));
+    }
+}

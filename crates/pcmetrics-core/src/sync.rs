@@ -1,0 +1,238 @@
+//! # Sync: buffer → encode → land → commit → ack, one batch at a time
+//!
+//! [`Syncer::sync`] drains the pending samples in batches of `sync.batch_rows`. For each
+//! batch: encode (one Parquet file per UTC day), put the files in the landing zone, append
+//! them to the table (exactly once, see [`crate::commit`]), and only then ack the batch in
+//! the buffer. A failure at any step leaves the batch open; the next sync retries the same
+//! batch and the table check makes the retry harmless. Every sync is logged in the buffer's
+//! `sync_runs`, failures included. Only one sync per data dir runs at a time (`sync.lock`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::buffer::{Batch, SqliteBuffer, SyncRun};
+use crate::commit::{BatchKey, BronzeTable};
+use crate::config::Settings;
+use crate::encode::ParquetEncoder;
+use crate::error::{Error, Result};
+use crate::host::{DirLock, HostIdentity};
+use crate::land::{LandingZone, ObjectStores};
+use crate::sample::now_us;
+
+/// Points in a sync where a test can stop the process (see [`Syncer::with_fail_point`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// The batch is recorded in the buffer, nothing written yet.
+    BatchOpened,
+    /// Parquet bytes exist in memory.
+    Encoded,
+    /// The files are in the landing zone.
+    Landed,
+    /// The table has the batch; the buffer has not recorded the ack.
+    Committed,
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "batch-opened" => Ok(Step::BatchOpened),
+            "encoded" => Ok(Step::Encoded),
+            "landed" => Ok(Step::Landed),
+            "committed" => Ok(Step::Committed),
+            _ => Err(format!(
+                "unknown step {s:?}; use batch-opened, encoded, landed or committed"
+            )),
+        }
+    }
+}
+
+/// What one sync delivered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub batches: u64,
+    pub rows: u64,
+    pub files: u64,
+    pub bytes: u64,
+    /// Batches found already in the table (a retry after an interrupted sync).
+    pub already_committed: u64,
+    pub snapshot_id: Option<i64>,
+    pub metadata_location: Option<String>,
+    pub landed: Vec<String>,
+    pub duration_ms: u64,
+}
+
+/// Everything a sync needs; cheap to keep for the life of the process.
+pub struct Syncer {
+    settings: Settings,
+    host: HostIdentity,
+    buffer: Arc<Mutex<SqliteBuffer>>,
+    encoder: ParquetEncoder,
+    lakehouse: tokio::sync::OnceCell<(LandingZone, BronzeTable)>,
+    fail_point: Option<Step>,
+}
+
+impl Syncer {
+    pub fn new(settings: Settings, host: HostIdentity, buffer: Arc<Mutex<SqliteBuffer>>) -> Self {
+        Self {
+            settings,
+            host,
+            buffer,
+            encoder: ParquetEncoder::new(),
+            lakehouse: tokio::sync::OnceCell::new(),
+            fail_point: None,
+        }
+    }
+
+    /// Makes the process exit abruptly (no destructors, like `kill -9`) when a sync reaches
+    /// `step`. For crash tests only.
+    pub fn with_fail_point(mut self, step: Option<Step>) -> Self {
+        self.fail_point = step;
+        self
+    }
+
+    fn reached(&self, step: Step) {
+        if self.fail_point == Some(step) {
+            eprintln!("pcmetrics: fail point {step:?} reached, aborting");
+            std::process::abort();
+        }
+    }
+
+    async fn lakehouse(&self) -> Result<&(LandingZone, BronzeTable)> {
+        self.lakehouse
+            .get_or_try_init(|| async {
+                let stores = Arc::new(ObjectStores::new(&self.settings.storage).map_err(|e| {
+                    crate::land::LandError {
+                        location: "storage".into(),
+                        message: crate::error::describe_store_error(&e),
+                    }
+                })?);
+                let landing =
+                    LandingZone::from_stores(&stores, &self.settings.sync.landing_prefix)?;
+                let table = BronzeTable::connect(&self.settings, stores).await?;
+                Ok::<_, Error>((landing, table))
+            })
+            .await
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub async fn table(&self) -> Result<&BronzeTable> {
+        Ok(&self.lakehouse().await?.1)
+    }
+
+    async fn with_buffer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteBuffer) -> Result<T, crate::buffer::BufferError> + Send + 'static,
+    ) -> Result<T> {
+        let buffer = self.buffer.clone();
+        tokio::task::spawn_blocking(move || f(&mut buffer.lock().expect("buffer lock")))
+            .await
+            .expect("buffer task panicked")
+            .map_err(Error::from)
+    }
+
+    /// One sync now: drains every pending batch. Fails fast with [`Error::Busy`] when
+    /// another process syncs this data dir.
+    pub async fn sync(&self) -> Result<SyncReport> {
+        let _lock = DirLock::try_acquire(&self.settings.data_dir, "sync", "syncing")?;
+        let started = now_us();
+        let clock = Instant::now();
+        let mut report = SyncReport::default();
+        let result = self.drain(&mut report).await;
+        report.duration_ms = clock.elapsed().as_millis() as u64;
+        let run = SyncRun {
+            started_us: started,
+            finished_us: now_us(),
+            rows: report.rows,
+            files: report.files,
+            bytes: report.bytes,
+            snapshot_id: report.snapshot_id,
+            error: result.as_ref().err().map(|e| e.to_string()),
+        };
+        // A sync that moved nothing and failed nothing is not worth a log row.
+        if run.error.is_some() || report.batches > 0 {
+            self.with_buffer(move |b| b.record_sync_run(&run)).await?;
+        }
+        result.map(|()| report)
+    }
+
+    async fn drain(&self, report: &mut SyncReport) -> Result<()> {
+        let batch_rows = self.settings.sync.batch_rows;
+        loop {
+            let Some(batch) = self.with_buffer(move |b| b.open_batch(batch_rows)).await? else {
+                return Ok(());
+            };
+            self.reached(Step::BatchOpened);
+            self.deliver(batch, report).await?;
+        }
+    }
+
+    async fn deliver(&self, batch: Batch, report: &mut SyncReport) -> Result<()> {
+        let buffer_id = self
+            .buffer
+            .lock()
+            .expect("buffer lock")
+            .buffer_id()
+            .to_owned();
+        let key = BatchKey {
+            host_id: self.host.host_id.clone(),
+            buffer_id,
+            batch_id: batch.id,
+            first_seq: batch.first_seq,
+            last_seq: batch.last_seq,
+        };
+        let batch_id = batch.id;
+        if batch.rows.is_empty() {
+            // Every sample of the batch was dropped while it waited: nothing to deliver.
+            return self.with_buffer(move |b| b.ack(batch_id)).await;
+        }
+        let (landing, table) = self.lakehouse().await?;
+
+        let encoder = self.encoder.clone();
+        let host = self.host.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            encoder.encode(&host.host_id, &host.hostname, &batch.rows)
+        })
+        .await
+        .expect("encoder task panicked")?;
+        self.reached(Step::Encoded);
+
+        let stem = key.file_stem();
+        let mut landed = Vec::with_capacity(files.len());
+        for f in &files {
+            let k = landing.key(&self.host.host_id, &stem, f);
+            landing.put(&k, f.bytes.clone()).await?;
+            landed.push(landing.location(&k));
+        }
+        self.reached(Step::Landed);
+
+        let committed = table.append(&key, &self.host.hostname, &files).await?;
+        self.reached(Step::Committed);
+        self.with_buffer(move |b| b.ack(batch_id)).await?;
+
+        let rows: usize = files.iter().map(|f| f.rows).sum();
+        report.batches += 1;
+        report.rows += rows as u64;
+        report.files += files.len() as u64;
+        report.bytes += files.iter().map(|f| f.bytes.len() as u64).sum::<u64>();
+        report.already_committed += committed.already as u64;
+        report.snapshot_id = Some(committed.snapshot_id);
+        report.metadata_location = committed.metadata_location;
+        report.landed.extend(landed);
+        tracing::info!(
+            batch = batch_id,
+            rows,
+            files = files.len(),
+            snapshot = committed.snapshot_id,
+            already = committed.already,
+            "batch delivered"
+        );
+        Ok(())
+    }
+}
