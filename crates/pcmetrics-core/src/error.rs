@@ -55,7 +55,7 @@ pub(crate) fn describe_store_error(e: &object_store::Error) -> String {
         }
         E::NotFound { .. } => "; check that storage.bucket exists",
         _ => {
-            let text = e.to_string();
+            let text = with_sources(e);
             if text.contains("NoSuchBucket") {
                 "; the bucket does not exist: create it or fix storage.bucket"
             } else if text.contains("InvalidAccessKeyId")
@@ -70,7 +70,22 @@ pub(crate) fn describe_store_error(e: &object_store::Error) -> String {
             }
         }
     };
-    format!("{}{hint}", one_line(&e.to_string()))
+    format!("{}{hint}", one_line(&with_sources(e)))
+}
+
+/// An error and its chain of causes, e.g. "HTTP error: builder error: <why>".
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Collapses whitespace so multi-line server messages stay on one line.

@@ -253,6 +253,38 @@ impl BronzeTable {
         catalog_error(&self.catalog_name, e)
     }
 
+    /// Every row of the table (all hosts), read through the catalog and the table's
+    /// manifests exactly as another engine would. For verification and tests: it holds the
+    /// whole table in memory.
+    pub async fn scan_rows(&self) -> Result<Vec<crate::encode::decode::TableRow>, CommitError> {
+        use futures::TryStreamExt;
+        let Some(table) = self.load().await? else {
+            return Ok(Vec::new());
+        };
+        let stream = table
+            .scan()
+            .select_all()
+            .build()
+            .map_err(|e| self.err(e))?
+            .to_arrow()
+            .await
+            .map_err(|e| self.err(e))?;
+        let batches: Vec<_> = stream.try_collect().await.map_err(|e| self.err(e))?;
+        let mut rows = Vec::new();
+        for b in &batches {
+            rows.extend(
+                crate::encode::decode::from_record_batch(b).map_err(|message| {
+                    CommitError::Catalog {
+                        catalog: self.catalog_name.clone(),
+                        message,
+                        retryable: false,
+                    }
+                })?,
+            );
+        }
+        Ok(rows)
+    }
+
     /// Loads the table if it exists, without creating anything.
     pub async fn load(&self) -> Result<Option<Table>, CommitError> {
         match self.catalog.load_table(&self.ident).await {

@@ -6,6 +6,7 @@
 //! column statistics (sizes, counts, bounds) that the commit stage records in the manifest,
 //! so the same bytes can go to the landing zone and into the table unchanged.
 
+pub mod decode;
 pub mod schema;
 
 use std::collections::HashMap;

@@ -50,11 +50,13 @@ impl ObjectStores {
             .with_access_key_id(s3.access_key_id.expose())
             .with_secret_access_key(s3.secret_access_key.expose())
             .with_virtual_hosted_style_request(!s3.path_style)
-            .with_allow_http(s3.allow_http)
             // Fail within seconds when the endpoint is down, instead of the default
             // minutes of retries: the buffer keeps the samples and the next sync retries.
             .with_client_options(
+                // allow_http lives in the client options: set it here, or these options
+                // would reset it.
                 ClientOptions::new()
+                    .with_allow_http(s3.allow_http)
                     .with_connect_timeout(Duration::from_secs(5))
                     .with_timeout(Duration::from_secs(120)),
             )

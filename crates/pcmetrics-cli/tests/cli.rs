@@ -1,0 +1,263 @@
+//! The `pcmetrics` binary as a user runs it: crash in the middle of a sync and retry,
+//! failures with clear messages and non-zero exits, config errors, redaction.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use pcmetrics_core::config::Settings;
+use pcmetrics_core::host::HostIdentity;
+use pcmetrics_core::pipeline;
+use pcmetrics_core::sync::Syncer;
+
+fn pcmetrics(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+    cmd.arg("--data-dir").arg(data_dir).args(args);
+    // No config file or variables from the machine running the tests.
+    cmd.env("HOME", data_dir)
+        .env("XDG_CONFIG_HOME", data_dir.join("no-config"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PCMETRICS_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run pcmetrics")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every sample of the buffer is in the table exactly once, with equal values.
+fn assert_table_matches_buffer(data_dir: &Path, expected_rows: usize) {
+    let settings = Settings::embedded(data_dir);
+    let host = HostIdentity::load_or_create(data_dir).unwrap();
+    let buffer = pipeline::open_buffer(&settings).unwrap();
+    let want = buffer.read_range(1, i64::MAX).unwrap();
+    assert_eq!(want.len(), expected_rows);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rows = rt.block_on(async {
+        let syncer = Syncer::new(
+            settings,
+            host.clone(),
+            std::sync::Arc::new(std::sync::Mutex::new(buffer)),
+        );
+        syncer.table().await.unwrap().scan_rows().await.unwrap()
+    });
+    let mut got = std::collections::HashMap::new();
+    for r in rows {
+        assert_eq!(r.host_id, host.host_id);
+        assert!(
+            got.insert(r.seq, r.sample).is_none(),
+            "seq {} duplicated",
+            r.seq
+        );
+    }
+    assert_eq!(got.len(), expected_rows, "rows in the table");
+    for (seq, sample) in want {
+        assert_eq!(got.get(&seq), Some(&sample), "seq {seq}");
+    }
+}
+
+#[test]
+fn a_sync_killed_at_any_step_then_retried_delivers_every_sample_once() {
+    for step in ["batch-opened", "encoded", "landed", "committed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [("PCMETRICS_SYNC__BATCH_ROWS", "1000")];
+        let o = pcmetrics(
+            dir.path(),
+            &["simulate", "--samples", "2500", "--step", "1m"],
+            &env,
+        );
+        assert!(o.status.success(), "{}", text(&o));
+
+        // The process dies (abort, no cleanup, like kill -9) in batch 1 at `step`.
+        let o = pcmetrics(dir.path(), &["sync", "--fail-at", step], &env);
+        assert!(!o.status.success(), "{step}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("fail point"),
+            "{step}: {}",
+            text(&o)
+        );
+
+        let o = pcmetrics(dir.path(), &["sync", "--json"], &env);
+        assert!(o.status.success(), "{step}: {}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["rows"], 2500, "{step}: {report}");
+        let already = report["already_committed"].as_u64().unwrap();
+        assert_eq!(already, u64::from(step == "committed"), "{step}: {report}");
+
+        assert_table_matches_buffer(dir.path(), 2500);
+        let o = pcmetrics(dir.path(), &["status", "--json"], &[]);
+        let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(status["buffer"]["pending"], 0, "{step}");
+        assert!(
+            status["metadata_location"]
+                .as_str()
+                .unwrap()
+                .ends_with(".metadata.json")
+        );
+    }
+}
+
+#[test]
+fn unreachable_lakehouse_fails_clearly_and_keeps_samples_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("s3.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[storage]
+kind = "s3"
+endpoint = "http://127.0.0.1:9"
+bucket = "warehouse"
+allow_http = true
+[catalog]
+kind = "rest"
+uri = "http://127.0.0.1:9"
+"#,
+    )
+    .unwrap();
+    let secret = "s3cr3t-value-never-shown";
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "GKtestkey"),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+    ];
+    let cfg = cfg.to_str().unwrap();
+    let o = pcmetrics(
+        dir.path(),
+        &["--config", cfg, "simulate", "--samples", "300"],
+        &env,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = pcmetrics(dir.path(), &["--config", cfg, "sync"], &env);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("sync failed"), "{out}");
+    assert!(out.contains("127.0.0.1:9"), "names the endpoint: {out}");
+    assert!(
+        out.contains("is the server running at storage.endpoint?"),
+        "says what to check: {out}"
+    );
+    assert!(out.contains("300 samples stay pending"), "{out}");
+    assert!(!out.contains(secret), "{out}");
+
+    let o = pcmetrics(dir.path(), &["--config", cfg, "status", "--json"], &env);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status["buffer"]["pending"], 300);
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1:9")
+    );
+    assert!(!text(&o).contains(secret));
+
+    // The same data dir on the embedded default: everything goes.
+    let o = pcmetrics(dir.path(), &["sync"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_table_matches_buffer(dir.path(), 300);
+}
+
+#[test]
+fn config_errors_name_the_key_and_exit_nonzero() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    for (body, expect) in [
+        (
+            "[sync]\ninterval = \"five minutes\"\n",
+            "sync.interval: \"five minutes\" is not a duration",
+        ),
+        ("[sync]\nintervall = \"5m\"\n", "intervall"),
+        ("[buffer]\nmax_pending = \"lots\"\n", "buffer.max_pending"),
+    ] {
+        std::fs::write(&cfg, body).unwrap();
+        let o = pcmetrics(
+            dir.path(),
+            &["--config", cfg.to_str().unwrap(), "config", "check"],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(expect),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = pcmetrics(
+        dir.path(),
+        &["config", "check"],
+        &[("PCMETRICS_SYNC__INTERVAL", "0s")],
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("sync.interval"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn config_show_redacts_keys_from_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[storage]\nkind = \"s3\"\nbucket = \"warehouse\"\nendpoint = \"https://s3.example\"\nsecret_access_key = \"file-secret-123\"\n",
+    )
+    .unwrap();
+    let o = pcmetrics(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "config", "show"],
+        &[("AWS_ACCESS_KEY_ID", "AKIAENVKEY999")],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        !out.contains("file-secret-123") && !out.contains("AKIAENVKEY999"),
+        "{out}"
+    );
+    assert!(out.contains("<redacted>"), "{out}");
+    assert!(out.contains("bucket = \"warehouse\""), "{out}");
+}
+
+#[test]
+fn history_reads_the_local_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pcmetrics(dir.path(), &["simulate", "--samples", "7200"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = pcmetrics(
+        dir.path(),
+        &[
+            "history", "--metric", "cpu", "--since", "2h", "--points", "12", "--format", "json",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let series: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let points = series["points"].as_array().unwrap();
+    assert!((11..=13).contains(&points.len()), "{series}");
+    assert_eq!(series["resolution"], "minute");
+    for p in points {
+        let (min, mean, max) = (
+            p["min"].as_f64().unwrap(),
+            p["mean"].as_f64().unwrap(),
+            p["max"].as_f64().unwrap(),
+        );
+        assert!(
+            min <= mean && mean <= max && (0.0..=100.0).contains(&mean),
+            "{p}"
+        );
+    }
+    let o = pcmetrics(dir.path(), &["history", "--metric", "nope"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("mem.used"),
+        "{}",
+        text(&o)
+    );
+}

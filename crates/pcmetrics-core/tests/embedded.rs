@@ -1,0 +1,245 @@
+//! End to end on the embedded default: buffer → sync → the Iceberg table read back through
+//! the catalog, value by value; the landing zone; two hosts in one table; the run loop.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pcmetrics_core::buffer::SqliteBuffer;
+use pcmetrics_core::commit::{PROP_BATCH_ID, PROP_HOST_ID};
+use pcmetrics_core::config::{CatalogSettings, Settings, StorageSettings};
+use pcmetrics_core::encode::decode::TableRow;
+use pcmetrics_core::host::HostIdentity;
+use pcmetrics_core::pipeline;
+use pcmetrics_core::sample::{MetricSample, SyntheticSource};
+use pcmetrics_core::sync::Syncer;
+
+/// 2023-11-14T22:13:20Z: a batch of minute samples from here crosses midnight.
+const T0: i64 = 1_700_000_000_000_000;
+
+fn settings(data_dir: &Path, batch_rows: usize) -> Settings {
+    let mut s = Settings::embedded(data_dir);
+    s.sync.batch_rows = batch_rows;
+    s
+}
+
+fn syncer(settings: &Settings) -> (Syncer, Arc<Mutex<SqliteBuffer>>, HostIdentity) {
+    let host = HostIdentity::load_or_create(&settings.data_dir).unwrap();
+    let buffer = Arc::new(Mutex::new(pipeline::open_buffer(settings).unwrap()));
+    (
+        Syncer::new(settings.clone(), host.clone(), buffer.clone()),
+        buffer,
+        host,
+    )
+}
+
+fn append(buffer: &Mutex<SqliteBuffer>, start: i64, step: i64, n: usize) -> Vec<MetricSample> {
+    let samples: Vec<_> = SyntheticSource::new(start, step).take(n).collect();
+    buffer.lock().unwrap().append(&samples).unwrap();
+    samples
+}
+
+/// Table rows of one host by seq; fails on a duplicate.
+fn by_seq(rows: &[TableRow], host_id: &str) -> HashMap<i64, TableRow> {
+    let mut out = HashMap::new();
+    for r in rows.iter().filter(|r| r.host_id == host_id) {
+        assert!(
+            out.insert(r.seq, r.clone()).is_none(),
+            "seq {} is in the table twice",
+            r.seq
+        );
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_buffered_value_reads_back_from_the_table_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), 2000);
+    let (syncer, buffer, host) = syncer(&settings);
+    append(&buffer, T0, 60_000_000, 5000); // ~3.5 days of minute samples
+
+    let report = syncer.sync().await.unwrap();
+    assert_eq!((report.rows, report.batches), (5000, 3));
+    assert!(
+        report.files >= 6,
+        "one file per day per batch, got {}",
+        report.files
+    );
+    assert_eq!(report.already_committed, 0);
+    assert_eq!(buffer.lock().unwrap().status().unwrap().pending, 0);
+
+    let table = syncer.table().await.unwrap();
+    let rows = table.scan_rows().await.unwrap();
+    assert_eq!(rows.len(), 5000);
+    let got = by_seq(&rows, &host.host_id);
+    let want = buffer.lock().unwrap().read_range(1, 5000).unwrap();
+    for (seq, sample) in &want {
+        let row = &got[seq];
+        assert_eq!(&row.sample, sample, "seq {seq}");
+        assert_eq!(row.hostname, host.hostname);
+    }
+
+    // One snapshot per batch, each naming its batch and host.
+    let t = table.load().await.unwrap().unwrap();
+    let mut batch_ids: Vec<String> = t
+        .metadata()
+        .snapshots()
+        .map(|s| {
+            let p = &s.summary().additional_properties;
+            assert_eq!(p[PROP_HOST_ID], host.host_id);
+            p[PROP_BATCH_ID].clone()
+        })
+        .collect();
+    batch_ids.sort();
+    assert_eq!(batch_ids, ["1", "2", "3"]);
+
+    // Nothing left: a second sync changes nothing.
+    let again = syncer.sync().await.unwrap();
+    assert_eq!(again.rows, 0);
+    assert_eq!(table.scan_rows().await.unwrap().len(), 5000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_zone_holds_each_synced_row_once_under_its_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), 700);
+    let (syncer, buffer, host) = syncer(&settings);
+    append(&buffer, T0, 60_000_000, 2000);
+    let report = syncer.sync().await.unwrap();
+
+    let StorageSettings::Local { root } = &settings.storage else {
+        unreachable!()
+    };
+    let landing = root
+        .join("landing/pc_metrics")
+        .join(format!("host_id={}", host.host_id));
+    let mut seqs = Vec::new();
+    let mut files = 0;
+    for day in std::fs::read_dir(&landing).unwrap() {
+        let day = day.unwrap();
+        let name = day.file_name().into_string().unwrap();
+        assert!(name.starts_with("date=20"), "{name}");
+        for f in std::fs::read_dir(day.path()).unwrap() {
+            let f = f.unwrap();
+            let fname = f.file_name().into_string().unwrap();
+            assert!(
+                fname.ends_with(&format!("{}.parquet", &name[5..])),
+                "{fname} in {name}"
+            );
+            files += 1;
+            let bytes = bytes::Bytes::from(std::fs::read(f.path()).unwrap());
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            for b in reader {
+                for r in pcmetrics_core::encode::decode::from_record_batch(&b.unwrap()).unwrap() {
+                    seqs.push(r.seq);
+                }
+            }
+        }
+    }
+    assert_eq!(files as u64, report.files);
+    seqs.sort();
+    assert_eq!(seqs, (1..=2000).collect::<Vec<i64>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_share_one_embedded_table() {
+    let shared = tempfile::tempdir().unwrap();
+    let lakehouse = shared.path().join("lakehouse");
+    let mut hosts = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path(), 1000);
+        s.storage = StorageSettings::Local {
+            root: lakehouse.clone(),
+        };
+        s.catalog = CatalogSettings::Sql {
+            path: lakehouse.join("catalog.db"),
+            warehouse: format!("file://{}/warehouse", lakehouse.display()),
+        };
+        hosts.push((dir, s));
+    }
+    let mut ids = Vec::new();
+    for (i, (_, s)) in hosts.iter().enumerate() {
+        let (syncer, buffer, host) = syncer(s);
+        append(&buffer, T0 + i as i64 * 7_000_000, 1_000_000, 1500);
+        assert_eq!(syncer.sync().await.unwrap().rows, 1500);
+        ids.push(host.host_id);
+    }
+    let (syncer, _, _) = syncer(&hosts[0].1);
+    let rows = syncer.table().await.unwrap().scan_rows().await.unwrap();
+    assert_eq!(rows.len(), 3000);
+    for id in &ids {
+        assert_eq!(by_seq(&rows, id).len(), 1500);
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_samples_syncs_and_flushes_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path(), 100_000);
+    settings.sampling.interval = Duration::from_millis(250);
+    settings.sync.interval = Duration::from_secs(3600);
+    let (tx, mut rx) = tokio::sync::broadcast::channel(1024);
+    let source = Box::new(SyntheticSource::new(T0, 250_000));
+    let report = pipeline::run(
+        settings.clone(),
+        source,
+        tokio::time::sleep(Duration::from_millis(1600)),
+        Some(tx),
+    )
+    .await
+    .unwrap();
+    assert!((4..=8).contains(&report.samples), "{report:?}");
+    assert_eq!(
+        report.pending_at_exit, 0,
+        "the final sync delivered everything"
+    );
+    assert_eq!(report.rows_synced, report.samples);
+
+    let mut seen = 0;
+    while let Ok(e) = rx.try_recv() {
+        if let pipeline::Event::Sample { .. } = e {
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, report.samples);
+
+    let (syncer, _, _) = syncer(&settings);
+    let rows = syncer.table().await.unwrap().scan_rows().await.unwrap();
+    assert_eq!(rows.len() as u64, report.samples);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sampler_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), 1000);
+    let first = tokio::spawn(pipeline::run(
+        settings.clone(),
+        Box::new(SyntheticSource::new(T0, 1_000_000)),
+        tokio::time::sleep(Duration::from_millis(1500)),
+        None,
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = pipeline::run(
+        settings,
+        Box::new(SyntheticSource::new(T0, 1_000_000)),
+        std::future::ready(()),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        second
+            .to_string()
+            .contains("another pcmetrics process is sampling"),
+        "{second}"
+    );
+    first.await.unwrap().unwrap();
+}
