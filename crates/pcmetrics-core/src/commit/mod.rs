@@ -13,7 +13,7 @@
 //!    before the buffer recorded the ack), the append reports it as already committed;
 //! 2. data files get names derived from the batch, so a retry overwrites its own orphan
 //!    from an interrupted attempt instead of adding another;
-//! 3. the commit goes through [`BatchGuard`], a catalog wrapper that repeats the search
+//! 3. the commit goes through `BatchGuard`, a catalog wrapper that repeats the search
 //!    every time iceberg-rust reloads the table to (re)apply the append, including its own
 //!    retries after a 409 conflict, so a commit that landed concurrently is never re-applied;
 //! 4. when the commit call fails (5xx, timeout, cut connection: "commit state unknown"),
