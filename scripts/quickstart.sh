@@ -12,7 +12,7 @@ ensure_packages build-essential ca-certificates
 ensure_rust
 echo "==> building pcmetrics (release)"
 cargo build --release --locked -p pcmetrics-cli
-bin="$PWD/target/release/pcmetrics"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/pcmetrics"
 "$bin" config check
 echo "==> running; see it with: $bin status   |   $bin history --metric cpu"
 exec "$bin" run "$@"

@@ -15,7 +15,7 @@ cargo test --workspace --locked
 
 echo "==> independent reader: 100 000 samples through the CLI, read back by pyiceberg"
 cargo build --locked -p pcmetrics-cli
-bin="$PWD/target/debug/pcmetrics"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/pcmetrics"
 data="$(mktemp -d)"
 trap 'rm -rf "$data"' EXIT
 "$bin" --data-dir "$data" simulate --samples 100000
