@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
-# The test suite: installs what it needs, runs every test, then checks with an independent
-# Iceberg reader (pyiceberg) that `pcmetrics simulate --samples 100000` + `pcmetrics sync`
-# leave exactly those 100 000 rows, value for value, in the table.
+# The test suite: installs what it needs (build tools, pyiceberg, and the loopback S3
+# server + Iceberg REST catalog of scripts/test-stack), starts the stack, runs every test
+# against both backends, then checks with an independent Iceberg reader (pyiceberg) that
+# `pcmetrics simulate --samples 100000` + `pcmetrics sync` leave exactly those 100 000
+# rows, value for value, in the table. A missing server is a failure, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages build-essential ca-certificates python3 python3-venv
+ensure_packages build-essential ca-certificates curl pkg-config python3 python3-venv
 ensure_rust
 venv="$PWD/.cache/pyiceberg-venv"
 ensure_pyiceberg "$venv"
 
-echo "==> cargo test"
+echo "==> test stack (S3 + Iceberg REST on 127.0.0.1)"
+scripts/test-stack up
+trap 'scripts/test-stack down' EXIT
+eval "$(scripts/test-stack env)"
+unset PCMETRICS_TEST_SKIP_STACK
+
+echo "==> cargo test (embedded default and S3 + REST)"
 cargo test --workspace --locked
 
 echo "==> independent reader: 100 000 samples through the CLI, read back by pyiceberg"
 cargo build --locked -p pcmetrics-cli
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/pcmetrics"
 data="$(mktemp -d)"
-trap 'rm -rf "$data"' EXIT
+trap 'rm -rf "$data"; scripts/test-stack down' EXIT
 "$bin" --data-dir "$data" simulate --samples 100000
 "$bin" --data-dir "$data" sync
 metadata="$("$bin" --data-dir "$data" status --json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["metadata_location"])')"
 "$venv/bin/python" scripts/verify_table.py --data-dir "$data" --metadata "$metadata" --expect 100000
-echo "independent-reader: 1 passed, 0 failed"
+
+echo "==> independent reader on S3 + REST: 20 000 samples, read back by pyiceberg from S3"
+s3data="$(mktemp -d)"
+trap 'rm -rf "$data" "$s3data"; scripts/test-stack down' EXIT
+scripts/test-stack config >"$s3data/stack.toml"
+export AWS_ACCESS_KEY_ID="$PCMETRICS_TEST_S3_KEY_ID" AWS_SECRET_ACCESS_KEY="$PCMETRICS_TEST_S3_SECRET"
+"$bin" --data-dir "$s3data" --config "$s3data/stack.toml" simulate --samples 20000
+"$bin" --data-dir "$s3data" --config "$s3data/stack.toml" sync
+metadata="$("$bin" --data-dir "$s3data" --config "$s3data/stack.toml" status --json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["metadata_location"])')"
+"$venv/bin/python" scripts/verify_table.py --data-dir "$s3data" --metadata "$metadata" --expect 20000
+echo "independent-reader: 2 passed, 0 failed"

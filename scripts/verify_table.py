@@ -5,11 +5,15 @@ value with the samples in the pcmetrics SQLite buffer.
 
     verify_table.py --data-dir DIR --metadata LOCATION [--expect N]
 
+An s3:// location is read with the endpoint and keys of the test stack
+(PCMETRICS_TEST_S3_ENDPOINT, _REGION, _KEY_ID, _SECRET; see scripts/test-stack env).
+
 Exit status 0 when every buffered sample of this host is in the table exactly once with
 equal values (and, with --expect, there are exactly N of them).
 """
 import argparse
 import json
+import os
 import sqlite3
 import struct
 import sys
@@ -67,7 +71,17 @@ def main():
 
     host_id = (Path(args.data_dir) / "host-id").read_text().strip()
     want = buffered(args.data_dir)
-    table = StaticTable.from_metadata(args.metadata)
+    props = {}
+    if args.metadata.startswith("s3://"):
+        env = os.environ
+        props = {
+            "s3.endpoint": env["PCMETRICS_TEST_S3_ENDPOINT"],
+            "s3.region": env.get("PCMETRICS_TEST_S3_REGION", "us-east-1"),
+            "s3.access-key-id": env["PCMETRICS_TEST_S3_KEY_ID"],
+            "s3.secret-access-key": env["PCMETRICS_TEST_S3_SECRET"],
+            "s3.force-virtual-addressing": "false",
+        }
+    table = StaticTable.from_metadata(args.metadata, properties=props)
     got = table.scan().to_arrow().to_pylist()
     mine = [r for r in got if r["host_id"] == host_id]
     counts = Counter(r["seq"] for r in mine)

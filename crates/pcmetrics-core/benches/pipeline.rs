@@ -6,19 +6,57 @@
 //!   /proc/thread-self/schedstat, so sleeping and other threads do not count);
 //! - buffer: samples appended per second, in transactions of 10 000;
 //! - encode: rows per second to zstd Parquet, and bytes per row;
-//! - sync: rows per second from the buffer to a committed snapshot on the embedded default;
+//! - sync: rows per second from the buffer to a committed snapshot on the embedded default,
+//!   and on S3 + REST when `scripts/test-stack env` variables are set;
 //! - history: a 30-day range of 1 s samples downsampled to 1 000 points.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pcmetrics_core::buffer::history;
-use pcmetrics_core::config::Settings;
+use pcmetrics_core::config::{CatalogSettings, S3Settings, Secret, Settings, StorageSettings};
 use pcmetrics_core::encode::ParquetEncoder;
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::pipeline;
 use pcmetrics_core::sample::{MetricSample, Source, SyntheticSource, SystemSampler};
 use pcmetrics_core::sync::Syncer;
+
+/// Syncs every pending sample of `settings`' buffer; returns rows/s, seconds and the report.
+fn sync_rows(
+    runtime: &tokio::runtime::Runtime,
+    settings: &Settings,
+    rows: usize,
+) -> (f64, f64, pcmetrics_core::sync::SyncReport) {
+    let host = HostIdentity::load_or_create(&settings.data_dir).expect("host");
+    let buffer = Arc::new(Mutex::new(pipeline::open_buffer(settings).expect("buffer")));
+    let syncer = Syncer::new(settings.clone(), host, buffer);
+    let t = Instant::now();
+    let report = runtime.block_on(syncer.sync()).expect("sync");
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(report.rows as usize, rows);
+    (rows as f64 / secs, secs, report)
+}
+
+/// Storage and catalog of `scripts/test-stack`, when its variables are set.
+fn stack_settings() -> Option<(StorageSettings, CatalogSettings)> {
+    let var = |k: &str| std::env::var(k).ok();
+    Some((
+        StorageSettings::S3(S3Settings {
+            endpoint: Some(var("PCMETRICS_TEST_S3_ENDPOINT")?),
+            region: var("PCMETRICS_TEST_S3_REGION")?,
+            bucket: var("PCMETRICS_TEST_S3_BUCKET")?,
+            access_key_id: Secret::new(var("PCMETRICS_TEST_S3_KEY_ID")?),
+            secret_access_key: Secret::new(var("PCMETRICS_TEST_S3_SECRET")?),
+            path_style: true,
+            allow_http: true,
+        }),
+        CatalogSettings::Rest {
+            uri: var("PCMETRICS_TEST_REST_URI")?,
+            warehouse: None,
+            token: None,
+        },
+    ))
+}
 
 /// CPU time this thread has used.
 fn thread_cpu() -> Duration {
@@ -121,29 +159,49 @@ fn main() {
     );
     drop(buffer);
 
-    // Sync: buffer → landing zone → committed snapshot, embedded default.
+    // Sync: buffer → landing zone → committed snapshot, on each backend available.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let host = HostIdentity::load_or_create(dir.path()).expect("host");
-    let sync_buffer = Arc::new(Mutex::new(
-        pipeline::open_buffer(&settings).expect("buffer"),
-    ));
-    let syncer = Syncer::new(settings.clone(), host, sync_buffer.clone());
-    let t = Instant::now();
-    let report = runtime.block_on(syncer.sync()).expect("sync");
-    let secs = t.elapsed().as_secs_f64();
-    assert_eq!(report.rows as usize, rows);
+    let (rps, secs, report) = sync_rows(&runtime, &settings, rows);
     row(
         "sync, embedded default",
-        format!("{:.0} rows/s", rows as f64 / secs),
+        format!("{rps:.0} rows/s"),
         &format!(
-            "{} batches, {} files, {:.2}s buffer→snapshot",
-            report.batches, report.files, secs
+            "{} batches, {} files, {secs:.2}s buffer→snapshot",
+            report.batches, report.files
         ),
     );
+    match stack_settings() {
+        Some(stack) => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut s3 = Settings::embedded(dir.path());
+            s3.sync.batch_rows = settings.sync.batch_rows;
+            s3.sync.table = format!("bench_{}", std::process::id());
+            (s3.storage, s3.catalog) = stack;
+            let mut buffer = pipeline::open_buffer(&s3).expect("buffer");
+            for chunk in samples.chunks(10_000) {
+                buffer.append(chunk).expect("append");
+            }
+            drop(buffer);
+            let (rps, secs, report) = sync_rows(&runtime, &s3, rows);
+            row(
+                "sync, S3 + REST (test stack)",
+                format!("{rps:.0} rows/s"),
+                &format!(
+                    "{} batches, {} files, {secs:.2}s buffer→snapshot",
+                    report.batches, report.files
+                ),
+            );
+        }
+        None => row(
+            "sync, S3 + REST (test stack)",
+            "-".into(),
+            "not measured: run `eval \"$(scripts/test-stack env)\"` first",
+        ),
+    }
 
     // History: 30 days at 1 s, downsampled to 1 000 points.
     let hist_dir = tempfile::tempdir().expect("temp dir");

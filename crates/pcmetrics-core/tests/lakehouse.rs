@@ -1,16 +1,23 @@
-//! End to end on the embedded default: buffer → sync → the Iceberg table read back through
-//! the catalog, value by value; the landing zone; two hosts in one table; the run loop.
+//! One suite, two backends: the embedded default (local folder + SQL catalog on SQLite) and
+//! S3 + Iceberg REST (the loopback stack of `scripts/test-stack`). Buffer → sync → the
+//! table read back through the catalog, value by value; the landing zone; two hosts in one
+//! table; the run loop.
+
+mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::stack::{Stack, unique_table};
+use futures::TryStreamExt;
 use pcmetrics_core::buffer::SqliteBuffer;
 use pcmetrics_core::commit::{PROP_BATCH_ID, PROP_HOST_ID};
-use pcmetrics_core::config::{CatalogSettings, Settings, StorageSettings};
-use pcmetrics_core::encode::decode::TableRow;
+use pcmetrics_core::config::{CatalogSettings, S3Settings, Secret, Settings, StorageSettings};
+use pcmetrics_core::encode::decode::{TableRow, from_record_batch};
 use pcmetrics_core::host::HostIdentity;
+use pcmetrics_core::land::{LandingZone, ObjectStores};
 use pcmetrics_core::pipeline;
 use pcmetrics_core::sample::{MetricSample, SyntheticSource};
 use pcmetrics_core::sync::Syncer;
@@ -18,11 +25,69 @@ use pcmetrics_core::sync::Syncer;
 /// 2023-11-14T22:13:20Z: a batch of minute samples from here crosses midnight.
 const T0: i64 = 1_700_000_000_000_000;
 
-fn settings(data_dir: &Path, batch_rows: usize) -> Settings {
-    let mut s = Settings::embedded(data_dir);
-    s.sync.batch_rows = batch_rows;
-    s
+#[derive(Debug, Clone)]
+enum Backend {
+    Embedded,
+    S3Rest(Stack),
 }
+
+impl Backend {
+    /// Settings for one host. `table` names the table (the S3 + REST cases share one
+    /// catalog, so each test uses its own table).
+    fn settings(&self, data_dir: &Path, table: &str, batch_rows: usize) -> Settings {
+        let mut s = Settings::embedded(data_dir);
+        s.sync.batch_rows = batch_rows;
+        if let Backend::S3Rest(stack) = self {
+            s.sync.table = table.to_owned();
+            s.storage = StorageSettings::S3(S3Settings {
+                endpoint: Some(stack.endpoint.clone()),
+                region: stack.region.clone(),
+                bucket: stack.bucket.clone(),
+                access_key_id: Secret::new(stack.key_id.clone()),
+                secret_access_key: Secret::new(stack.secret.clone()),
+                path_style: true,
+                allow_http: true,
+            });
+            s.catalog = CatalogSettings::Rest {
+                uri: stack.rest_uri.clone(),
+                warehouse: None,
+                token: None,
+            };
+        }
+        s
+    }
+}
+
+/// Runs each named scenario once per backend: `embedded::name` and `s3_rest::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Embedded).await
+                }
+            )*
+        }
+        mod s3_rest {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(stack) = super::Stack::from_env() {
+                        super::$name(super::Backend::S3Rest(stack)).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    every_buffered_value_reads_back_from_the_table_once,
+    landing_zone_holds_each_synced_row_once_under_its_layout,
+    two_hosts_share_one_table,
+    run_samples_syncs_and_flushes_on_shutdown,
+);
 
 fn syncer(settings: &Settings) -> (Syncer, Arc<Mutex<SqliteBuffer>>, HostIdentity) {
     let host = HostIdentity::load_or_create(&settings.data_dir).unwrap();
@@ -53,10 +118,9 @@ fn by_seq(rows: &[TableRow], host_id: &str) -> HashMap<i64, TableRow> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_buffered_value_reads_back_from_the_table_once() {
+async fn every_buffered_value_reads_back_from_the_table_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings(dir.path(), 2000);
+    let settings = backend.settings(dir.path(), &unique_table("values"), 2000);
     let (syncer, buffer, host) = syncer(&settings);
     append(&buffer, T0, 60_000_000, 5000); // ~3.5 days of minute samples
 
@@ -101,67 +165,87 @@ async fn every_buffered_value_reads_back_from_the_table_once() {
     assert_eq!(table.scan_rows().await.unwrap().len(), 5000);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn landing_zone_holds_each_synced_row_once_under_its_layout() {
+async fn landing_zone_holds_each_synced_row_once_under_its_layout(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings(dir.path(), 700);
+    let settings = backend.settings(dir.path(), &unique_table("landing"), 700);
     let (syncer, buffer, host) = syncer(&settings);
     append(&buffer, T0, 60_000_000, 2000);
     let report = syncer.sync().await.unwrap();
 
-    let StorageSettings::Local { root } = &settings.storage else {
-        unreachable!()
-    };
-    let landing = root
-        .join("landing/pc_metrics")
-        .join(format!("host_id={}", host.host_id));
+    let stores = ObjectStores::new(&settings.storage).unwrap();
+    let landing = LandingZone::from_stores(&stores, &settings.sync.landing_prefix).unwrap();
+    let host_prefix =
+        object_store::path::Path::from(format!("{}/host_id={}", landing.prefix(), host.host_id));
+    let listed: Vec<_> = landing
+        .store()
+        .list(Some(&host_prefix))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(listed.len() as u64, report.files);
     let mut seqs = Vec::new();
-    let mut files = 0;
-    for day in std::fs::read_dir(&landing).unwrap() {
-        let day = day.unwrap();
-        let name = day.file_name().into_string().unwrap();
-        assert!(name.starts_with("date=20"), "{name}");
-        for f in std::fs::read_dir(day.path()).unwrap() {
-            let f = f.unwrap();
-            let fname = f.file_name().into_string().unwrap();
-            assert!(
-                fname.ends_with(&format!("{}.parquet", &name[5..])),
-                "{fname} in {name}"
-            );
-            files += 1;
-            let bytes = bytes::Bytes::from(std::fs::read(f.path()).unwrap());
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                    .unwrap()
-                    .build()
-                    .unwrap();
-            for b in reader {
-                for r in pcmetrics_core::encode::decode::from_record_batch(&b.unwrap()).unwrap() {
-                    seqs.push(r.seq);
-                }
+    for meta in listed {
+        // <prefix>/host_id=<id>/date=<day>/<stem>-<day>.parquet
+        let key = meta.location.as_ref().to_owned();
+        assert!(key.contains("landing/pc_metrics/host_id="), "{key}");
+        let parts: Vec<&str> = key.rsplit('/').take(2).collect();
+        let (file, date) = (parts[0], parts[1]);
+        let day = date
+            .strip_prefix("date=")
+            .unwrap_or_else(|| panic!("{key}"));
+        assert!(file.ends_with(&format!("-{day}.parquet")), "{key}");
+        assert!(file.starts_with(&host.host_id), "{key}");
+
+        let bytes = landing
+            .store()
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in reader {
+            for r in from_record_batch(&b.unwrap()).unwrap() {
+                assert_eq!(
+                    pcmetrics_core::encode::day_string(pcmetrics_core::encode::day_of(
+                        r.sample.ts_us
+                    )),
+                    day
+                );
+                seqs.push(r.seq);
             }
         }
     }
-    assert_eq!(files as u64, report.files);
     seqs.sort();
-    assert_eq!(seqs, (1..=2000).collect::<Vec<i64>>());
+    assert_eq!(
+        seqs,
+        (1..=2000).collect::<Vec<i64>>(),
+        "every synced row once"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hosts_share_one_embedded_table() {
+async fn two_hosts_share_one_table(backend: Backend) {
     let shared = tempfile::tempdir().unwrap();
     let lakehouse = shared.path().join("lakehouse");
+    let table = unique_table("hosts");
     let mut hosts = Vec::new();
     for _ in 0..2 {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = settings(dir.path(), 1000);
-        s.storage = StorageSettings::Local {
-            root: lakehouse.clone(),
-        };
-        s.catalog = CatalogSettings::Sql {
-            path: lakehouse.join("catalog.db"),
-            warehouse: format!("file://{}/warehouse", lakehouse.display()),
-        };
+        let mut s = backend.settings(dir.path(), &table, 1000);
+        if let Backend::Embedded = backend {
+            // Two PCs sharing one embedded lakehouse, e.g. on a network drive.
+            s.storage = StorageSettings::Local {
+                root: lakehouse.clone(),
+            };
+            s.catalog = CatalogSettings::Sql {
+                path: lakehouse.join("catalog.db"),
+                warehouse: format!("file://{}/warehouse", lakehouse.display()),
+            };
+        }
         hosts.push((dir, s));
     }
     let mut ids = Vec::new();
@@ -171,19 +255,18 @@ async fn two_hosts_share_one_embedded_table() {
         assert_eq!(syncer.sync().await.unwrap().rows, 1500);
         ids.push(host.host_id);
     }
+    assert_ne!(ids[0], ids[1]);
     let (syncer, _, _) = syncer(&hosts[0].1);
     let rows = syncer.table().await.unwrap().scan_rows().await.unwrap();
     assert_eq!(rows.len(), 3000);
     for id in &ids {
         assert_eq!(by_seq(&rows, id).len(), 1500);
     }
-    assert_ne!(ids[0], ids[1]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_samples_syncs_and_flushes_on_shutdown() {
+async fn run_samples_syncs_and_flushes_on_shutdown(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = settings(dir.path(), 100_000);
+    let mut settings = backend.settings(dir.path(), &unique_table("run"), 100_000);
     settings.sampling.interval = Duration::from_millis(250);
     settings.sync.interval = Duration::from_secs(3600);
     let (tx, mut rx) = tokio::sync::broadcast::channel(1024);
@@ -219,7 +302,7 @@ async fn run_samples_syncs_and_flushes_on_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sampler_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings(dir.path(), 1000);
+    let settings = Backend::Embedded.settings(dir.path(), "unused", 1000);
     let first = tokio::spawn(pipeline::run(
         settings.clone(),
         Box::new(SyntheticSource::new(T0, 1_000_000)),
