@@ -1,37 +1,16 @@
 //! The `pcmetrics` binary as a user runs it: crash in the middle of a sync and retry,
 //! failures with clear messages and non-zero exits, config errors, redaction.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{NO_ENV, pcmetrics, text};
 
 use pcmetrics_core::config::Settings;
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::pipeline;
 use pcmetrics_core::sync::Syncer;
-
-fn pcmetrics(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
-    cmd.arg("--data-dir").arg(data_dir).args(args);
-    // No config file or variables from the machine running the tests.
-    cmd.env("HOME", data_dir)
-        .env("XDG_CONFIG_HOME", data_dir.join("no-config"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PCMETRICS_") || k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("run pcmetrics")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Every sample of the buffer is in the table exactly once, with equal values.
 fn assert_table_matches_buffer(data_dir: &Path, expected_rows: usize) {
@@ -93,7 +72,7 @@ fn a_sync_killed_at_any_step_then_retried_delivers_every_sample_once() {
         assert_eq!(already, u64::from(step == "committed"), "{step}: {report}");
 
         assert_table_matches_buffer(dir.path(), 2500);
-        let o = pcmetrics(dir.path(), &["status", "--json"], &[]);
+        let o = pcmetrics(dir.path(), &["status", "--json"], NO_ENV);
         let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(status["buffer"]["pending"], 0, "{step}");
         assert!(
@@ -159,7 +138,7 @@ uri = "http://127.0.0.1:9"
     assert!(!text(&o).contains(secret));
 
     // The same data dir on the embedded default: everything goes.
-    let o = pcmetrics(dir.path(), &["sync"], &[]);
+    let o = pcmetrics(dir.path(), &["sync"], NO_ENV);
     assert!(o.status.success(), "{}", text(&o));
     assert_table_matches_buffer(dir.path(), 300);
 }
@@ -180,7 +159,7 @@ fn config_errors_name_the_key_and_exit_nonzero() {
         let o = pcmetrics(
             dir.path(),
             &["--config", cfg.to_str().unwrap(), "config", "check"],
-            &[],
+            NO_ENV,
         );
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
         assert!(
@@ -228,14 +207,14 @@ fn config_show_redacts_keys_from_file_and_environment() {
 #[test]
 fn history_reads_the_local_buffer() {
     let dir = tempfile::tempdir().unwrap();
-    let o = pcmetrics(dir.path(), &["simulate", "--samples", "7200"], &[]);
+    let o = pcmetrics(dir.path(), &["simulate", "--samples", "7200"], NO_ENV);
     assert!(o.status.success(), "{}", text(&o));
     let o = pcmetrics(
         dir.path(),
         &[
             "history", "--metric", "cpu", "--since", "2h", "--points", "12", "--format", "json",
         ],
-        &[],
+        NO_ENV,
     );
     assert!(o.status.success(), "{}", text(&o));
     let series: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -253,7 +232,7 @@ fn history_reads_the_local_buffer() {
             "{p}"
         );
     }
-    let o = pcmetrics(dir.path(), &["history", "--metric", "nope"], &[]);
+    let o = pcmetrics(dir.path(), &["history", "--metric", "nope"], NO_ENV);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("mem.used"),

@@ -3,45 +3,26 @@
 //! one clear message naming what to fix, exit code 1, and keeps the samples pending; the
 //! next sync after the fix delivers them all, once.
 
+mod common;
 #[path = "../../pcmetrics-core/tests/common/stack.rs"]
 mod stack;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::{pcmetrics, text};
 use stack::{Stack, unique_table};
 
-fn pcmetrics(data_dir: &Path, config: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .arg("--config")
-        .arg(config)
-        .args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PCMETRICS_") || k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run pcmetrics")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn run(data_dir: &Path, config: &Path, args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    pcmetrics(data_dir, &all, env)
 }
 
 fn status(data_dir: &Path, config: &Path, env: &[(&str, String)]) -> serde_json::Value {
-    let o = pcmetrics(data_dir, config, &["status", "--json"], env);
+    let o = run(data_dir, config, &["status", "--json"], env);
     assert!(o.status.success(), "{}", text(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
@@ -85,7 +66,7 @@ fn scenario(
     let cfg = dir.path().join("pcmetrics.toml");
 
     std::fs::write(&cfg, &good).unwrap();
-    let o = pcmetrics(
+    let o = run(
         dir.path(),
         &cfg,
         &["simulate", "--samples", "1500"],
@@ -95,7 +76,7 @@ fn scenario(
 
     let (bad, bad_env) = break_it(&stack, &good);
     std::fs::write(&cfg, &bad).unwrap();
-    let o = pcmetrics(dir.path(), &cfg, &["sync"], &bad_env);
+    let o = run(dir.path(), &cfg, &["sync"], &bad_env);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{name}: {out}");
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -122,7 +103,7 @@ fn scenario(
     );
 
     std::fs::write(&cfg, &good).unwrap();
-    let o = pcmetrics(dir.path(), &cfg, &["sync", "--json"], &good_env);
+    let o = run(dir.path(), &cfg, &["sync", "--json"], &good_env);
     assert!(o.status.success(), "{name}: {}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["rows"], 1500, "{name}: {report}");
