@@ -313,17 +313,13 @@ impl BronzeTable {
             return Ok(table);
         }
         let ns = self.ident.namespace();
-        if !self
-            .catalog
-            .namespace_exists(ns)
-            .await
-            .map_err(|e| self.err(e))?
+        let exists = self.catalog.namespace_exists(ns).await.map_err(|e| self.err(e))?;
+        if !exists
+            && let Err(e) = self.catalog.create_namespace(ns, HashMap::new()).await
+            // Created by another PC in the meantime is fine (see create_table below).
+            && !self.catalog.namespace_exists(ns).await.unwrap_or(false)
         {
-            match self.catalog.create_namespace(ns, HashMap::new()).await {
-                Ok(Namespace { .. }) => {}
-                Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
-                Err(e) => return Err(self.err(e)),
-            }
+            return Err(self.err(e));
         }
         let creation = TableCreation::builder()
             .name(self.ident.name().to_owned())
@@ -342,15 +338,17 @@ impl BronzeTable {
             ]))
             .build();
         let table = match self.catalog.create_table(ns, creation).await {
-            Ok(t) => t,
-            Err(e) if e.kind() == ErrorKind::TableAlreadyExists => self
-                .catalog
-                .load_table(&self.ident)
-                .await
-                .map_err(|e| self.err(e))?,
-            Err(e) => return Err(self.err(e)),
+            Ok(t) => {
+                tracing::info!(table = %self.ident, "created the Iceberg table");
+                t
+            }
+            // Another PC created it first. Catalogs say so differently (the SQL catalog
+            // reports a UNIQUE constraint), so look rather than parse the error.
+            Err(e) => match self.load().await {
+                Ok(Some(t)) => t,
+                _ => return Err(self.err(e)),
+            },
         };
-        tracing::info!(table = %self.ident, "created the Iceberg table");
         self.check_layout(&table)?;
         Ok(table)
     }
@@ -451,47 +449,80 @@ impl BronzeTable {
         }
 
         let rows: usize = files.iter().map(|f| f.rows).sum();
-        let tx = Transaction::new(&table);
-        let append = tx
-            .fast_append()
-            // Reading every manifest of the table on each commit to look for duplicate
-            // paths costs O(table history); the batch-id search below covers it.
-            .with_check_duplicate(false)
-            .set_commit_uuid(key.commit_uuid())
-            .set_snapshot_properties(key.summary(hostname, rows))
-            .add_data_files(data_files);
-        let tx = append.apply(tx).map_err(|e| self.err(e))?;
         let guard = BatchGuard {
             inner: self.catalog.as_ref(),
             key,
         };
-        match tx.commit(&guard).await {
-            Ok(table) => Ok(Committed {
-                snapshot_id: committed_snapshot(&table, key)
-                    .or_else(|| table.metadata().current_snapshot_id())
-                    .unwrap_or_default(),
-                already: false,
-                metadata_location: table.metadata_location().map(str::to_owned),
-            }),
-            Err(e) => {
-                // Commit state unknown: the catalog may have applied it before failing.
-                if let Ok(table) = self.catalog.load_table(&self.ident).await
-                    && let Some(snapshot_id) = committed_snapshot(&table, key)
-                {
-                    tracing::info!(
-                        batch = key.batch_id,
-                        "commit reported an error but had landed"
-                    );
+        // iceberg-rust retries a conflict (409) a few times itself; with many PCs
+        // committing at once that can run out, so conflicts get more rounds here. Each
+        // round starts from a fresh table, and the guard makes every round check first.
+        let mut table = table;
+        let mut round = 0;
+        loop {
+            round += 1;
+            let tx = Transaction::new(&table);
+            let append = tx
+                .fast_append()
+                // Reading every manifest of the table on each commit to look for duplicate
+                // paths costs O(table history); the batch-id search covers it.
+                .with_check_duplicate(false)
+                .set_commit_uuid(key.commit_uuid())
+                .set_snapshot_properties(key.summary(hostname, rows))
+                .add_data_files(data_files.clone());
+            let tx = append.apply(tx).map_err(|e| self.err(e))?;
+            let err = match tx.commit(&guard).await {
+                Ok(table) => {
                     return Ok(Committed {
-                        snapshot_id,
-                        already: true,
+                        snapshot_id: committed_snapshot(&table, key)
+                            .or_else(|| table.metadata().current_snapshot_id())
+                            .unwrap_or_default(),
+                        already: false,
                         metadata_location: table.metadata_location().map(str::to_owned),
                     });
                 }
-                Err(self.err(e))
+                Err(e) => e,
+            };
+            // Commit state unknown: the catalog may have applied it before failing.
+            let reloaded = self.catalog.load_table(&self.ident).await;
+            if let Ok(t) = &reloaded
+                && let Some(snapshot_id) = committed_snapshot(t, key)
+            {
+                tracing::info!(
+                    batch = key.batch_id,
+                    "commit reported an error but had landed"
+                );
+                return Ok(Committed {
+                    snapshot_id,
+                    already: true,
+                    metadata_location: t.metadata_location().map(str::to_owned),
+                });
+            }
+            match reloaded {
+                Ok(t)
+                    if err.kind() == ErrorKind::CatalogCommitConflicts
+                        && round < CONFLICT_ROUNDS =>
+                {
+                    tracing::debug!(batch = key.batch_id, round, "commit conflict, trying again");
+                    tokio::time::sleep(jitter(round)).await;
+                    table = t;
+                }
+                _ => return Err(self.err(err)),
             }
         }
     }
+}
+
+/// Rounds of commit attempts when other writers keep winning the race.
+const CONFLICT_ROUNDS: u32 = 10;
+
+/// A random wait that grows with `round`, so competing writers spread out.
+fn jitter(round: u32) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos() as u64;
+    let ceiling_ms = 100 * u64::from(round.min(10));
+    Duration::from_millis(50 + nanos % ceiling_ms.max(1))
 }
 
 /// Type equality by field ids, types and nullability, ignoring names and docs (which other
