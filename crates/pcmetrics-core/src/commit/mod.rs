@@ -313,7 +313,11 @@ impl BronzeTable {
             return Ok(table);
         }
         let ns = self.ident.namespace();
-        let exists = self.catalog.namespace_exists(ns).await.map_err(|e| self.err(e))?;
+        let exists = self
+            .catalog
+            .namespace_exists(ns)
+            .await
+            .map_err(|e| self.err(e))?;
         if !exists
             && let Err(e) = self.catalog.create_namespace(ns, HashMap::new()).await
             // Created by another PC in the meantime is fine (see create_table below).
