@@ -1,0 +1,152 @@
+//! `kill -9` at random points of a sync, many times over, then one sync to the end: the
+//! table holds every sample exactly once. The fixed steps are covered by `cli.rs`
+//! (`--fail-at`); here the killer picks random moments, including inside catalog commits.
+
+mod common;
+#[path = "../../pcmetrics-core/tests/common/stack.rs"]
+mod stack;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::text;
+use pcmetrics_core::config::Config;
+use pcmetrics_core::host::HostIdentity;
+use pcmetrics_core::sync::Syncer;
+use stack::{Stack, unique_table};
+
+/// xorshift: reproducible "random" delays; the seed is printed with any failure.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// `kills` rounds of: buffer `per_round` more samples, start a sync, SIGKILL it after a
+/// random delay below `max_delay_ms`. Then one sync to the end, and the check.
+fn kill_at_random(
+    config_toml: &str,
+    env: &[(&str, String)],
+    kills: usize,
+    per_round: usize,
+    max_delay_ms: u64,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pcmetrics.toml");
+    std::fs::write(&cfg, config_toml).unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+        c.arg("--data-dir")
+            .arg(dir.path())
+            .arg("--config")
+            .arg(&cfg)
+            .args(args);
+        c.env("PCMETRICS_SYNC__BATCH_ROWS", "300");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut rng = Rng(seed);
+    let mut killed_mid_sync = 0;
+    for _ in 0..kills {
+        let o = cmd(&[
+            "simulate",
+            "--samples",
+            &per_round.to_string(),
+            "--step",
+            "10s",
+        ])
+        .output()
+        .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let mut child = cmd(&["sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.below(max_delay_ms)));
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_sync += 1;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let o = cmd(&["sync", "--json"]).output().unwrap();
+    assert!(o.status.success(), "seed {seed}: {}", text(&o));
+    assert!(
+        killed_mid_sync * 2 >= kills,
+        "seed {seed}: most kills must land inside a sync ({killed_mid_sync}/{kills})"
+    );
+
+    let config = Config::from_toml_with_env(
+        "test",
+        config_toml,
+        env.iter().map(|(k, v)| (k.to_string(), v.clone())),
+    )
+    .unwrap();
+    let settings = config.validate(Some(dir.path())).unwrap();
+    let buffer = pcmetrics_core::pipeline::open_buffer(&settings).unwrap();
+    assert_eq!(buffer.status().unwrap().pending, 0);
+    let want = buffer.read_range(1, i64::MAX).unwrap();
+    let host = HostIdentity::load_or_create(dir.path()).unwrap();
+    let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let syncer = Syncer::new(
+            settings,
+            host.clone(),
+            std::sync::Arc::new(std::sync::Mutex::new(buffer)),
+        );
+        syncer.table().await.unwrap().scan_rows().await.unwrap()
+    });
+    let mut got = std::collections::HashMap::new();
+    for r in rows.into_iter().filter(|r| r.host_id == host.host_id) {
+        assert!(
+            got.insert(r.seq, r.sample).is_none(),
+            "seed {seed}: seq {} duplicated",
+            r.seq
+        );
+    }
+    let samples = kills * per_round;
+    assert_eq!(got.len(), samples, "seed {seed}: rows in the table");
+    for (seq, s) in want {
+        assert_eq!(got.get(&seq), Some(&s), "seed {seed}: seq {seq}");
+    }
+    eprintln!(
+        "kill -9: {killed_mid_sync} of {kills} kills inside a sync, {samples} samples, 0 lost, 0 duplicated (seed {seed})"
+    );
+}
+
+fn embedded_config(dir: &Path) -> String {
+    format!("[storage]\nroot = \"{}\"\n", dir.display())
+}
+
+#[test]
+fn kill_9_at_random_points_embedded() {
+    let lake = tempfile::tempdir().unwrap();
+    kill_at_random(&embedded_config(lake.path()), &[], 30, 600, 250);
+}
+
+#[test]
+fn kill_9_at_random_points_s3_rest() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let env: Vec<(&str, String)> = stack.aws_env().into_iter().collect();
+    kill_at_random(
+        &stack.config_toml(&unique_table("kill")),
+        &env,
+        20,
+        6000,
+        900,
+    );
+}
