@@ -45,7 +45,13 @@ fn assert_table_matches_buffer(data_dir: &Path, expected_rows: usize) {
 
 #[test]
 fn a_sync_killed_at_any_step_then_retried_delivers_every_sample_once() {
-    for step in ["batch-opened", "encoded", "landed", "committed"] {
+    for step in [
+        "batch-opened",
+        "encoded",
+        "landed",
+        "table-files-written",
+        "committed",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let env = [("PCMETRICS_SYNC__BATCH_ROWS", "1000")];
         let o = pcmetrics(

@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::buffer::{Batch, SqliteBuffer, SyncRun};
-use crate::commit::{BatchKey, BronzeTable};
+use crate::commit::{BatchKey, BronzeTable, Staging};
 use crate::config::Settings;
 use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
@@ -31,6 +31,8 @@ pub enum Step {
     Encoded,
     /// The files are in the landing zone.
     Landed,
+    /// The files are written under the table location, not committed yet.
+    TableFilesWritten,
     /// The table has the batch; the buffer has not recorded the ack.
     Committed,
 }
@@ -42,9 +44,10 @@ impl std::str::FromStr for Step {
             "batch-opened" => Ok(Step::BatchOpened),
             "encoded" => Ok(Step::Encoded),
             "landed" => Ok(Step::Landed),
+            "table-files-written" => Ok(Step::TableFilesWritten),
             "committed" => Ok(Step::Committed),
             _ => Err(format!(
-                "unknown step {s:?}; use batch-opened, encoded, landed or committed"
+                "unknown step {s:?}; use batch-opened, encoded, landed, table-files-written or committed"
             )),
         }
     }
@@ -212,7 +215,13 @@ impl Syncer {
         }
         self.reached(Step::Landed);
 
-        let committed = table.append(&key, &self.host.hostname, &files).await?;
+        let committed = match table.stage(&key, &files).await? {
+            Staging::AlreadyCommitted(c) => c,
+            Staging::Staged(staged) => {
+                self.reached(Step::TableFilesWritten);
+                table.commit(&key, &self.host.hostname, staged).await?
+            }
+        };
         self.reached(Step::Committed);
         self.with_buffer(move |b| b.ack(batch_id)).await?;
 

@@ -156,6 +156,21 @@ pub fn committed_snapshot(table: &Table, key: &BatchKey) -> Option<i64> {
     None
 }
 
+/// The outcome of [`BronzeTable::stage`].
+#[derive(Debug)]
+pub enum Staging {
+    AlreadyCommitted(Committed),
+    Staged(Staged),
+}
+
+/// Data files written under the table location, not yet in any snapshot.
+#[derive(Debug)]
+pub struct Staged {
+    table: Table,
+    data_files: Vec<iceberg::spec::DataFile>,
+    rows: usize,
+}
+
 /// What one append did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
@@ -393,20 +408,34 @@ impl BronzeTable {
         Ok(())
     }
 
-    /// Appends the files of one batch as one snapshot, exactly once (see the module docs).
+    /// Appends the files of one batch as one snapshot, exactly once (see the module docs):
+    /// [`Self::stage`] then [`Self::commit`].
     pub async fn append(
         &self,
         key: &BatchKey,
         hostname: &str,
         files: &[EncodedFile],
     ) -> Result<Committed, CommitError> {
+        match self.stage(key, files).await? {
+            Staging::AlreadyCommitted(c) => Ok(c),
+            Staging::Staged(staged) => self.commit(key, hostname, staged).await,
+        }
+    }
+
+    /// Writes the batch's files under the table location, unless the table already holds
+    /// the batch.
+    pub async fn stage(
+        &self,
+        key: &BatchKey,
+        files: &[EncodedFile],
+    ) -> Result<Staging, CommitError> {
         let table = self.load_or_create().await?;
         if let Some(snapshot_id) = committed_snapshot(&table, key) {
-            return Ok(Committed {
+            return Ok(Staging::AlreadyCommitted(Committed {
                 snapshot_id,
                 already: true,
                 metadata_location: table.metadata_location().map(str::to_owned),
-            });
+            }));
         }
 
         let stem = key.file_stem();
@@ -452,7 +481,25 @@ impl BronzeTable {
             data_files.push(data_file);
         }
 
-        let rows: usize = files.iter().map(|f| f.rows).sum();
+        Ok(Staging::Staged(Staged {
+            table,
+            data_files,
+            rows: files.iter().map(|f| f.rows).sum(),
+        }))
+    }
+
+    /// Commits staged files as one snapshot carrying `key`, exactly once.
+    pub async fn commit(
+        &self,
+        key: &BatchKey,
+        hostname: &str,
+        staged: Staged,
+    ) -> Result<Committed, CommitError> {
+        let Staged {
+            table,
+            data_files,
+            rows,
+        } = staged;
         let guard = BatchGuard {
             inner: self.catalog.as_ref(),
             key,
