@@ -302,22 +302,16 @@ impl BronzeTable {
 
     /// Loads the table if it exists, without creating anything.
     pub async fn load(&self) -> Result<Option<Table>, CommitError> {
-        match self.catalog.load_table(&self.ident).await {
-            Ok(t) => Ok(Some(t)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) if self.catalog.table_exists(&self.ident).await.ok() == Some(false) => {
-                let _ = e;
-                Ok(None)
-            }
-            Err(e) => Err(self.err(e)),
-        }
+        let e = match self.catalog.load_table(&self.ident).await {
+            Ok(t) => return Ok(Some(t)),
+            Err(e) => e,
+        };
+        // Not every catalog reports a missing table as TableNotFound: ask directly.
+        let missing = matches!(
+            e.kind(),
+            ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound
+        ) || matches!(self.catalog.table_exists(&self.ident).await, Ok(false));
+        if missing { Ok(None) } else { Err(self.err(e)) }
     }
 
     /// Loads the table, creating the namespace and the table on first use (racing
