@@ -146,7 +146,7 @@ fn kill_9_at_random_points_s3_rest() {
         &stack.config_toml(&unique_table("kill")),
         &env,
         20,
-        6000,
         900,
+        600,
     );
 }

@@ -46,31 +46,41 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A one-line description of an object store error that says what to check.
+/// A one-line description of an object store error: first what to check, when the error
+/// says, then the server's own words.
 pub(crate) fn describe_store_error(e: &object_store::Error) -> String {
     use object_store::Error as E;
+    let detail = one_line(&with_sources(e));
     let hint = match e {
-        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
-            "; check storage.access_key_id and storage.secret_access_key"
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => Some(
+            "the server refused the credentials; check storage.access_key_id and storage.secret_access_key",
+        ),
+        E::NotFound { .. } => Some("the bucket does not exist; create it or fix storage.bucket"),
+        _ if detail.contains("NoSuchBucket") => {
+            Some("the bucket does not exist; create it or fix storage.bucket")
         }
-        E::NotFound { .. } => "; check that storage.bucket exists",
-        _ => {
-            let text = with_sources(e);
-            if text.contains("NoSuchBucket") {
-                "; the bucket does not exist: create it or fix storage.bucket"
-            } else if text.contains("InvalidAccessKeyId")
-                || text.contains("SignatureDoesNotMatch")
-                || text.contains("403")
-            {
-                "; the server refused the credentials: check storage.access_key_id and storage.secret_access_key"
-            } else if text.contains("connect") || text.contains("Connection refused") {
-                "; is the server running at storage.endpoint?"
-            } else {
-                ""
-            }
+        _ if [
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "AccessDenied",
+            " 403 ",
+        ]
+        .iter()
+        .any(|m| detail.contains(m)) =>
+        {
+            Some(
+                "the server refused the credentials; check storage.access_key_id and storage.secret_access_key",
+            )
         }
+        _ if detail.contains("onnect") => {
+            Some("cannot connect; is the server running at storage.endpoint?")
+        }
+        _ => None,
     };
-    format!("{}{hint}", one_line(&with_sources(e)))
+    match hint {
+        Some(h) => format!("{h} ({detail})"),
+        None => detail,
+    }
 }
 
 /// An error and its chain of causes, e.g. "HTTP error: builder error: <why>".

@@ -5,8 +5,9 @@
 //! every `sync.interval` on the async runtime, and folds rollups and prunes old history
 //! once a minute. Failing syncs back off exponentially (10 s doubling up to
 //! `sync.interval`) so an outage causes neither a hot loop nor a log flood. When
-//! `shutdown` resolves, sampling stops after its current sample and one last sync is
-//! tried (bounded in time); anything it cannot deliver stays pending in the buffer.
+//! `shutdown` resolves, a sync in progress is abandoned (as safe as a crash, by design),
+//! sampling stops after its current sample and one last sync is tried (bounded in time);
+//! anything it cannot deliver stays pending in the buffer.
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -108,7 +109,13 @@ pub async fn run(
             break;
         }
         publish(Event::SyncStarted);
-        match syncer.sync().await {
+        // Shutdown does not wait for a sync stuck on a slow server: dropping it mid-way is
+        // safe (the batch stays open and the final sync below, or the next run, resumes it).
+        let outcome = tokio::select! {
+            _ = &mut shutdown => break,
+            r = syncer.sync() => r,
+        };
+        match outcome {
             Ok(r) => {
                 failures = 0;
                 report.syncs_ok += 1;

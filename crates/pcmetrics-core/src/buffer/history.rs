@@ -124,7 +124,7 @@ pub fn rollup_schema() -> String {
 /// Folds samples with `seq > rolled_seq` into `rollup_1m` (merging with existing minutes,
 /// so late or back-dated samples are counted too) and advances `rolled_seq`.
 pub fn roll_up(conn: &mut Connection) -> rusqlite::Result<u64> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let rolled: i64 = tx.query_row(
         "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1), 0)",
         [ROLLED_SEQ_KEY],

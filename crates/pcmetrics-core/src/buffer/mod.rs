@@ -19,6 +19,10 @@
 //! - `buffer_id` (random, made with the file) tells this file's seqs from those of any other
 //!   buffer of the same host, e.g. after the file was deleted and recreated.
 //!
+//! Every write transaction is `BEGIN IMMEDIATE`: the sampler and a sync write through two
+//! connections, and a deferred transaction that reads before it writes would fail at once
+//! with "database is locked" instead of waiting for the other writer.
+//!
 //! The rows of a batch are re-read from the samples on every attempt; if some were dropped
 //! in the meantime the batch is smaller, never different in identity.
 
@@ -28,7 +32,7 @@ pub mod history;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::sample::MetricSample;
 
@@ -295,7 +299,7 @@ impl SqliteBuffer {
         let max_pending = self.max_pending as i64;
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
         let run = || -> rusqlite::Result<Appended> {
             let mut first_seq = 0;
@@ -408,7 +412,7 @@ impl SqliteBuffer {
     pub fn ack(&mut self, batch_id: i64) -> Result<()> {
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
         let run = || -> rusqlite::Result<()> {
             let last: Option<i64> = tx

@@ -76,7 +76,7 @@ pub enum CommitError {
         "table {table} is partitioned by [{found}], pcmetrics writes day(ts) partitions; restore the partition spec or point sync.table at a new table"
     )]
     PartitionMismatch { table: String, found: String },
-    #[error("table file {location}: {message}")]
+    #[error("table files: {message}; while writing {location}")]
     Write { location: String, message: String },
 }
 

@@ -25,7 +25,7 @@ pub use store::ObjectStores;
 use crate::encode::{EncodedFile, day_string};
 
 #[derive(Debug, thiserror::Error)]
-#[error("landing zone: cannot write {location}: {message}")]
+#[error("landing zone: {message}; while writing {location}")]
 pub struct LandError {
     pub location: String,
     pub message: String,
