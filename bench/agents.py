@@ -222,8 +222,8 @@ class Pcmetrics(Agent):
 
     def env(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PCMETRICS_")}
-        # No sync during the window: we measure sampling + buffering. (`run` still syncs
-        # once at start, inside the warm-up, and once at stop, after the window.)
+        # No sync during the window: we measure sampling + buffering. `run` still tries
+        # one sync at start (empty buffer, inside the warm-up) and one at stop (after it).
         env["PCMETRICS_SYNC__INTERVAL"] = "1h"
         return env
 

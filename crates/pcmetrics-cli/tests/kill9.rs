@@ -3,6 +3,8 @@
 //! (`--fail-at`); here the killer picks random moments, including inside catalog commits.
 
 mod common;
+#[path = "../../pcmetrics-core/tests/common/proxy.rs"]
+mod proxy;
 #[path = "../../pcmetrics-core/tests/common/stack.rs"]
 mod stack;
 
@@ -14,6 +16,7 @@ use common::text;
 use pcmetrics_core::config::Config;
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::sync::Syncer;
+use proxy::{Proxy, Sabotage};
 use stack::{Stack, unique_table};
 
 /// xorshift: reproducible "random" delays; the seed is printed with any failure.
@@ -149,4 +152,93 @@ fn kill_9_at_random_points_s3_rest() {
         900,
         600,
     );
+}
+
+/// Killed while its commit is at the catalog: once before the catalog applied it, once
+/// after (the answer never reaches the dead process). The next sync delivers every
+/// sample once, and in the second case finds the batch already in the table.
+#[test]
+fn kill_9_during_the_catalog_commit() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    for (hold, already) in [(Sabotage::HoldBefore, 0), (Sabotage::HoldAfter, 1)] {
+        let proxy = Proxy::start(&stack.rest_uri, hold, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let table = unique_table("killcommit");
+        let cfg = dir.path().join("pcmetrics.toml");
+        let env: Vec<(&str, String)> = stack.aws_env().into_iter().collect();
+        let run = |config: &str, args: &[&str]| {
+            std::fs::write(&cfg, config).unwrap();
+            let mut c = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+            c.arg("--data-dir")
+                .arg(dir.path())
+                .arg("--config")
+                .arg(&cfg)
+                .args(args);
+            c.env("PCMETRICS_SYNC__BATCH_ROWS", "300");
+            c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+            c
+        };
+        let through_proxy = stack
+            .config_toml(&table)
+            .replace(&stack.rest_uri, &proxy.uri);
+        let o = run(&through_proxy, &["simulate", "--samples", "900"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+
+        let mut child = run(&through_proxy, &["sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while proxy.sabotaged.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{hold:?}: no commit reached the catalog"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{hold:?}: sync ended before committing"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let o = run(&stack.config_toml(&table), &["sync", "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{hold:?}: {}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["already_committed"], already, "{hold:?}: {report}");
+        assert_eq!(report["rows"], 900, "{hold:?}: {report}");
+
+        let config = Config::from_toml_with_env(
+            "test",
+            &stack.config_toml(&table),
+            env.iter().map(|(k, v)| (k.to_string(), v.clone())),
+        )
+        .unwrap();
+        let settings = config.validate(Some(dir.path())).unwrap();
+        let host = HostIdentity::load_or_create(dir.path()).unwrap();
+        let buffer = pcmetrics_core::pipeline::open_buffer(&settings).unwrap();
+        let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let syncer = Syncer::new(
+                settings,
+                host.clone(),
+                std::sync::Arc::new(std::sync::Mutex::new(buffer)),
+            );
+            syncer.table().await.unwrap().scan_rows().await.unwrap()
+        });
+        let mut seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        seqs.sort();
+        assert_eq!(
+            seqs,
+            (1..=900).collect::<Vec<_>>(),
+            "{hold:?}: every sample once"
+        );
+    }
 }

@@ -1,1 +1,2 @@
+pub mod proxy;
 pub mod stack;
