@@ -3,45 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{NO_ENV, pcmetrics, text};
-
-use pcmetrics_core::config::Settings;
-use pcmetrics_core::host::HostIdentity;
-use pcmetrics_core::pipeline;
-use pcmetrics_core::sync::Syncer;
-
-/// Every sample of the buffer is in the table exactly once, with equal values.
-fn assert_table_matches_buffer(data_dir: &Path, expected_rows: usize) {
-    let settings = Settings::embedded(data_dir);
-    let host = HostIdentity::load_or_create(data_dir).unwrap();
-    let buffer = pipeline::open_buffer(&settings).unwrap();
-    let want = buffer.read_range(1, i64::MAX).unwrap();
-    assert_eq!(want.len(), expected_rows);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let rows = rt.block_on(async {
-        let syncer = Syncer::new(
-            settings,
-            host.clone(),
-            std::sync::Arc::new(std::sync::Mutex::new(buffer)),
-        );
-        syncer.table().await.unwrap().scan_rows().await.unwrap()
-    });
-    let mut got = std::collections::HashMap::new();
-    for r in rows {
-        assert_eq!(r.host_id, host.host_id);
-        assert!(
-            got.insert(r.seq, r.sample).is_none(),
-            "seq {} duplicated",
-            r.seq
-        );
-    }
-    assert_eq!(got.len(), expected_rows, "rows in the table");
-    for (seq, sample) in want {
-        assert_eq!(got.get(&seq), Some(&sample), "seq {seq}");
-    }
-}
+use common::{NO_ENV, assert_exactly_once, pcmetrics, text};
 
 #[test]
 fn a_sync_killed_at_any_step_then_retried_delivers_every_sample_once() {
@@ -77,7 +39,7 @@ fn a_sync_killed_at_any_step_then_retried_delivers_every_sample_once() {
         let already = report["already_committed"].as_u64().unwrap();
         assert_eq!(already, u64::from(step == "committed"), "{step}: {report}");
 
-        assert_table_matches_buffer(dir.path(), 2500);
+        assert_exactly_once(dir.path(), "", &[], 2500, "embedded");
         let o = pcmetrics(dir.path(), &["status", "--json"], NO_ENV);
         let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(status["buffer"]["pending"], 0, "{step}");
@@ -146,7 +108,7 @@ uri = "http://127.0.0.1:9"
     // The same data dir on the embedded default: everything goes.
     let o = pcmetrics(dir.path(), &["sync"], NO_ENV);
     assert!(o.status.success(), "{}", text(&o));
-    assert_table_matches_buffer(dir.path(), 300);
+    assert_exactly_once(dir.path(), "", &[], 300, "embedded");
 }
 
 #[test]

@@ -12,10 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::text;
-use pcmetrics_core::config::Config;
-use pcmetrics_core::host::HostIdentity;
-use pcmetrics_core::sync::Syncer;
+use common::{assert_exactly_once, text};
 use proxy::{Proxy, Sabotage};
 use stack::{Stack, unique_table};
 
@@ -92,38 +89,14 @@ fn kill_at_random(
         "seed {seed}: most kills must land inside a sync ({killed_mid_sync}/{kills})"
     );
 
-    let config = Config::from_toml_with_env(
-        "test",
-        config_toml,
-        env.iter().map(|(k, v)| (k.to_string(), v.clone())),
-    )
-    .unwrap();
-    let settings = config.validate(Some(dir.path())).unwrap();
-    let buffer = pcmetrics_core::pipeline::open_buffer(&settings).unwrap();
-    assert_eq!(buffer.status().unwrap().pending, 0);
-    let want = buffer.read_range(1, i64::MAX).unwrap();
-    let host = HostIdentity::load_or_create(dir.path()).unwrap();
-    let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let syncer = Syncer::new(
-            settings,
-            host.clone(),
-            std::sync::Arc::new(std::sync::Mutex::new(buffer)),
-        );
-        syncer.table().await.unwrap().scan_rows().await.unwrap()
-    });
-    let mut got = std::collections::HashMap::new();
-    for r in rows.into_iter().filter(|r| r.host_id == host.host_id) {
-        assert!(
-            got.insert(r.seq, r.sample).is_none(),
-            "seed {seed}: seq {} duplicated",
-            r.seq
-        );
-    }
     let samples = kills * per_round;
-    assert_eq!(got.len(), samples, "seed {seed}: rows in the table");
-    for (seq, s) in want {
-        assert_eq!(got.get(&seq), Some(&s), "seed {seed}: seq {seq}");
-    }
+    assert_exactly_once(
+        dir.path(),
+        config_toml,
+        env,
+        samples,
+        &format!("seed {seed}"),
+    );
     eprintln!(
         "kill -9: {killed_mid_sync} of {kills} kills inside a sync, {samples} samples, 0 lost, 0 duplicated (seed {seed})"
     );
@@ -216,29 +189,12 @@ fn kill_9_during_the_catalog_commit() {
         assert_eq!(report["already_committed"], already, "{hold:?}: {report}");
         assert_eq!(report["rows"], 900, "{hold:?}: {report}");
 
-        let config = Config::from_toml_with_env(
-            "test",
+        assert_exactly_once(
+            dir.path(),
             &stack.config_toml(&table),
-            env.iter().map(|(k, v)| (k.to_string(), v.clone())),
-        )
-        .unwrap();
-        let settings = config.validate(Some(dir.path())).unwrap();
-        let host = HostIdentity::load_or_create(dir.path()).unwrap();
-        let buffer = pcmetrics_core::pipeline::open_buffer(&settings).unwrap();
-        let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let syncer = Syncer::new(
-                settings,
-                host.clone(),
-                std::sync::Arc::new(std::sync::Mutex::new(buffer)),
-            );
-            syncer.table().await.unwrap().scan_rows().await.unwrap()
-        });
-        let mut seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        seqs.sort();
-        assert_eq!(
-            seqs,
-            (1..=900).collect::<Vec<_>>(),
-            "{hold:?}: every sample once"
+            &env,
+            900,
+            &format!("{hold:?}"),
         );
     }
 }

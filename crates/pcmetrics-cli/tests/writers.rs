@@ -11,10 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::text;
-use pcmetrics_core::config::Config;
+use common::{table_rows, text};
 use pcmetrics_core::host::HostIdentity;
-use pcmetrics_core::sync::Syncer;
 use stack::{Stack, unique_table};
 
 const HOSTS: usize = 8;
@@ -72,23 +70,7 @@ fn many_writers(config_toml: &str, env: &[(&str, String)]) {
     }
 
     // Read the table back through the catalog, as host 0 sees it.
-    let config = Config::from_toml_with_env(
-        "test",
-        config_toml,
-        env.iter().map(|(k, v)| (k.to_string(), v.clone())),
-    )
-    .unwrap();
-    let settings = config.validate(Some(dirs[0].path())).unwrap();
-    let host = HostIdentity::load_or_create(dirs[0].path()).unwrap();
-    let buffer = pcmetrics_core::pipeline::open_buffer(&settings).unwrap();
-    let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let syncer = Syncer::new(
-            settings,
-            host,
-            std::sync::Arc::new(std::sync::Mutex::new(buffer)),
-        );
-        syncer.table().await.unwrap().scan_rows().await.unwrap()
-    });
+    let rows = table_rows(dirs[0].path(), config_toml, env);
     let mut per_host: HashMap<String, Vec<i64>> = HashMap::new();
     for r in rows {
         per_host.entry(r.host_id).or_default().push(r.seq);

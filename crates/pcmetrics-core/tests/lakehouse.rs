@@ -14,7 +14,7 @@ use common::stack::{Stack, unique_table};
 use futures::TryStreamExt;
 use pcmetrics_core::buffer::SqliteBuffer;
 use pcmetrics_core::commit::{PROP_BATCH_ID, PROP_HOST_ID};
-use pcmetrics_core::config::{CatalogSettings, S3Settings, Secret, Settings, StorageSettings};
+use pcmetrics_core::config::{CatalogSettings, Settings, StorageSettings};
 use pcmetrics_core::encode::decode::{TableRow, from_record_batch};
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::land::{LandingZone, ObjectStores};
@@ -38,21 +38,7 @@ impl Backend {
         let mut s = Settings::embedded(data_dir);
         s.sync.batch_rows = batch_rows;
         if let Backend::S3Rest(stack) = self {
-            s.sync.table = table.to_owned();
-            s.storage = StorageSettings::S3(S3Settings {
-                endpoint: Some(stack.endpoint.clone()),
-                region: stack.region.clone(),
-                bucket: stack.bucket.clone(),
-                access_key_id: Secret::new(stack.key_id.clone()),
-                secret_access_key: Secret::new(stack.secret.clone()),
-                path_style: true,
-                allow_http: true,
-            });
-            s.catalog = CatalogSettings::Rest {
-                uri: stack.rest_uri.clone(),
-                warehouse: None,
-                token: None,
-            };
+            stack.apply(&mut s, table);
         }
         s
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use common::proxy::{Proxy, Sabotage};
 use common::stack::{Stack, unique_table};
-use pcmetrics_core::config::{CatalogSettings, S3Settings, Secret, Settings, StorageSettings};
+use pcmetrics_core::config::Settings;
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::pipeline;
 use pcmetrics_core::sample::SyntheticSource;
@@ -23,21 +23,8 @@ async fn lost_response(sabotage: Sabotage, budget: usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::embedded(dir.path());
     settings.sync.batch_rows = 500;
-    settings.sync.table = unique_table("lost");
-    settings.storage = StorageSettings::S3(S3Settings {
-        endpoint: Some(stack.endpoint.clone()),
-        region: stack.region.clone(),
-        bucket: stack.bucket.clone(),
-        access_key_id: Secret::new(stack.key_id.clone()),
-        secret_access_key: Secret::new(stack.secret.clone()),
-        path_style: true,
-        allow_http: true,
-    });
-    settings.catalog = CatalogSettings::Rest {
-        uri: proxy.uri.clone(),
-        warehouse: None,
-        token: None,
-    };
+    stack.apply(&mut settings, &unique_table("lost"));
+    settings.catalog = stack.catalog_via(&proxy.uri);
     let host = HostIdentity::load_or_create(dir.path()).unwrap();
     let buffer = Arc::new(Mutex::new(pipeline::open_buffer(&settings).unwrap()));
     let samples: Vec<_> = SyntheticSource::new(1_700_000_000_000_000, 1_000_000)

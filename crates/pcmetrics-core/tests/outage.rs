@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::stack::{Stack, unique_table};
-use pcmetrics_core::config::{CatalogSettings, S3Settings, Secret, Settings, StorageSettings};
+use pcmetrics_core::config::Settings;
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::pipeline::{self, Event};
 use pcmetrics_core::sample::SyntheticSource;
@@ -77,21 +77,9 @@ fn settings_through(stack: &Stack, s3: &Gate, rest: &Gate, dir: &std::path::Path
     let mut s = Settings::embedded(dir);
     s.sampling.interval = Duration::from_millis(250);
     s.sync.interval = Duration::from_secs(1);
-    s.sync.table = unique_table("outage");
-    s.storage = StorageSettings::S3(S3Settings {
-        endpoint: Some(s3.addr.clone()),
-        region: stack.region.clone(),
-        bucket: stack.bucket.clone(),
-        access_key_id: Secret::new(stack.key_id.clone()),
-        secret_access_key: Secret::new(stack.secret.clone()),
-        path_style: true,
-        allow_http: true,
-    });
-    s.catalog = CatalogSettings::Rest {
-        uri: rest.addr.clone(),
-        warehouse: None,
-        token: None,
-    };
+    stack.apply(&mut s, &unique_table("outage"));
+    s.storage = stack.storage_via(&s3.addr);
+    s.catalog = stack.catalog_via(&rest.addr);
     s
 }
 

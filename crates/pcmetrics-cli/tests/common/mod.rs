@@ -40,3 +40,63 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Every row of the table that `config_toml` (with `env`) points at, as the PC of
+/// `data_dir` reads it through the catalog.
+pub fn table_rows(
+    data_dir: &Path,
+    config_toml: &str,
+    env: &[(&str, String)],
+) -> Vec<pcmetrics_core::encode::decode::TableRow> {
+    let vars = env.iter().map(|(k, v)| (k.to_string(), v.clone()));
+    let config =
+        pcmetrics_core::config::Config::from_toml_with_env("test", config_toml, vars).unwrap();
+    let settings = config.validate(Some(data_dir)).unwrap();
+    let host = pcmetrics_core::host::HostIdentity::load_or_create(data_dir).unwrap();
+    let buffer = pcmetrics_core::pipeline::open_buffer(&settings).unwrap();
+    let buffer = std::sync::Arc::new(std::sync::Mutex::new(buffer));
+    let syncer = pcmetrics_core::sync::Syncer::new(settings, host, buffer);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { syncer.table().await.unwrap().scan_rows().await.unwrap() })
+}
+
+/// Every sample in the buffer of `data_dir` is in the table exactly once with equal
+/// values, nothing is pending, and there are `expected` of them. `context` prefixes
+/// failure messages.
+pub fn assert_exactly_once(
+    data_dir: &Path,
+    config_toml: &str,
+    env: &[(&str, String)],
+    expected: usize,
+    context: &str,
+) {
+    let rows = table_rows(data_dir, config_toml, env);
+    let host_id = pcmetrics_core::host::HostIdentity::load_or_create(data_dir)
+        .unwrap()
+        .host_id;
+    let vars = env.iter().map(|(k, v)| (k.to_string(), v.clone()));
+    let config =
+        pcmetrics_core::config::Config::from_toml_with_env("test", config_toml, vars).unwrap();
+    let buffer =
+        pcmetrics_core::pipeline::open_buffer(&config.validate(Some(data_dir)).unwrap()).unwrap();
+    assert_eq!(
+        buffer.status().unwrap().pending,
+        0,
+        "{context}: pending samples"
+    );
+    let want = buffer.read_range(1, i64::MAX).unwrap();
+    assert_eq!(want.len(), expected, "{context}: samples in the buffer");
+    let mut got = std::collections::HashMap::new();
+    for r in rows.into_iter().filter(|r| r.host_id == host_id) {
+        let seq = r.seq;
+        assert!(
+            got.insert(seq, r.sample).is_none(),
+            "{context}: seq {seq} is in the table twice"
+        );
+    }
+    assert_eq!(got.len(), expected, "{context}: rows in the table");
+    for (seq, sample) in want {
+        assert_eq!(got.get(&seq), Some(&sample), "{context}: seq {seq}");
+    }
+}

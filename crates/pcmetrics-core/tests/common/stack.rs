@@ -56,6 +56,36 @@ impl Stack {
         }
     }
 
+    /// S3 storage settings for this stack, reached at `endpoint` (the stack's own, or a
+    /// proxy in front of it).
+    pub fn storage_via(&self, endpoint: &str) -> pcmetrics_core::config::StorageSettings {
+        pcmetrics_core::config::StorageSettings::S3(pcmetrics_core::config::S3Settings {
+            endpoint: Some(endpoint.to_owned()),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            access_key_id: pcmetrics_core::config::Secret::new(self.key_id.clone()),
+            secret_access_key: pcmetrics_core::config::Secret::new(self.secret.clone()),
+            path_style: true,
+            allow_http: true,
+        })
+    }
+
+    /// REST catalog settings, reached at `uri` (the stack's own, or a proxy).
+    pub fn catalog_via(&self, uri: &str) -> pcmetrics_core::config::CatalogSettings {
+        pcmetrics_core::config::CatalogSettings::Rest {
+            uri: uri.to_owned(),
+            warehouse: None,
+            token: None,
+        }
+    }
+
+    /// Points `settings` at this stack, with its own table.
+    pub fn apply(&self, settings: &mut pcmetrics_core::config::Settings, table: &str) {
+        settings.storage = self.storage_via(&self.endpoint);
+        settings.catalog = self.catalog_via(&self.rest_uri);
+        settings.sync.table = table.to_owned();
+    }
+
     /// A pcmetrics config file for this stack; keys are given through AWS_* variables.
     pub fn config_toml(&self, table: &str) -> String {
         format!(
