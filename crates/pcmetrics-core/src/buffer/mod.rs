@@ -616,6 +616,36 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_floats_round_trip_bit_for_bit() {
+        // Real rates are arbitrary doubles (e.g. 14533.157626627619); serde_json's default
+        // float parser is off by an ulp on some of them, so `float_roundtrip` is on.
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64 * 1e7
+        };
+        let mut input = samples(200);
+        for s in &mut input {
+            for d in &mut s.disks {
+                (d.read_bps, d.write_bps) = (next(), next());
+            }
+            for n in &mut s.networks {
+                (n.rx_bps, n.tx_bps) = (next(), next());
+            }
+            s.cpu_core_pct = vec![next() as f32 / 1e5, next() as f32 / 1e5];
+        }
+        b.append(&input).unwrap();
+        let back = b.read_range(1, 200).unwrap();
+        for ((_, got), want) in back.iter().zip(&input) {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
     fn batch_is_stable_until_acked() {
         let dir = tempfile::tempdir().unwrap();
         let mut b = open(&dir, 1_000_000);
