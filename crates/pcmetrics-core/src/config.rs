@@ -149,6 +149,10 @@ pub struct SyncConfig {
     /// Key prefix of the landing zone in the object store. Default "landing/pc_metrics".
     #[serde(default = "default_landing_prefix")]
     pub landing_prefix: String,
+    /// How long table snapshots are kept before pcmetrics expires them (the newest 10 are
+    /// always kept). Default "1d".
+    #[serde(default = "default_snapshot_retention")]
+    pub snapshot_retention: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -250,6 +254,9 @@ fn default_table() -> String {
 fn default_landing_prefix() -> String {
     "landing/pc_metrics".into()
 }
+fn default_snapshot_retention() -> String {
+    "1d".into()
+}
 fn default_true() -> bool {
     true
 }
@@ -279,6 +286,7 @@ impl Default for SyncConfig {
             namespace: default_namespace(),
             table: default_table(),
             landing_prefix: default_landing_prefix(),
+            snapshot_retention: default_snapshot_retention(),
         }
     }
 }
@@ -476,6 +484,8 @@ impl Config {
                 ),
             ));
         }
+        let snapshot_retention =
+            duration("sync.snapshot_retention", &self.sync.snapshot_retention)?;
         identifier("sync.namespace", &self.sync.namespace)?;
         identifier("sync.table", &self.sync.table)?;
         let landing_prefix = self.sync.landing_prefix.trim_matches('/').to_owned();
@@ -506,6 +516,7 @@ impl Config {
                 namespace: self.sync.namespace.clone(),
                 table: self.sync.table.clone(),
                 landing_prefix,
+                snapshot_retention,
             },
             storage,
             catalog,
@@ -730,6 +741,7 @@ pub struct BufferSettings {
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
     pub interval: Duration,
+    pub snapshot_retention: Duration,
     pub batch_rows: usize,
     pub namespace: String,
     pub table: String,

@@ -76,6 +76,8 @@ pub struct Syncer {
     encoder: ParquetEncoder,
     lakehouse: tokio::sync::OnceCell<(LandingZone, BronzeTable)>,
     fail_point: Option<Step>,
+    /// When this process last ran table maintenance.
+    maintained_at: Mutex<Option<Instant>>,
 }
 
 impl Syncer {
@@ -87,6 +89,7 @@ impl Syncer {
             encoder: ParquetEncoder::new(),
             lakehouse: tokio::sync::OnceCell::new(),
             fail_point: None,
+            maintained_at: Mutex::new(None),
         }
     }
 
@@ -147,7 +150,10 @@ impl Syncer {
         let started = now_us();
         let clock = Instant::now();
         let mut report = SyncReport::default();
-        let result = self.drain(&mut report).await;
+        let mut result = self.drain(&mut report).await;
+        if result.is_ok() && report.batches > 0 {
+            result = self.maintain_hourly().await;
+        }
         report.duration_ms = clock.elapsed().as_millis() as u64;
         let run = SyncRun {
             started_us: started,
@@ -163,6 +169,35 @@ impl Syncer {
             self.with_buffer(move |b| b.record_sync_run(&run)).await?;
         }
         result.map(|()| report)
+    }
+
+    /// Table maintenance (see [`BronzeTable::maintain`]) after a sync that committed, at
+    /// most once an hour per process. A failure is logged, not reported: the batches are
+    /// delivered, and the next maintenance tries again.
+    async fn maintain_hourly(&self) -> Result<()> {
+        let due = self
+            .maintained_at
+            .lock()
+            .expect("maintenance clock lock")
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600));
+        if !due {
+            return Ok(());
+        }
+        let table = self.table().await?;
+        match table.maintain(self.settings.sync.snapshot_retention).await {
+            Ok(m) => {
+                *self.maintained_at.lock().expect("maintenance clock lock") = Some(Instant::now());
+                if m != Default::default() {
+                    tracing::info!(
+                        snapshots_expired = m.snapshots_expired,
+                        metadata_files_deleted = m.metadata_files_deleted,
+                        "table maintenance"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("table maintenance failed, will retry: {e}"),
+        }
+        Ok(())
     }
 
     async fn drain(&self, report: &mut SyncReport) -> Result<()> {

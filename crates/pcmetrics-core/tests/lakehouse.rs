@@ -73,6 +73,7 @@ on_both_backends!(
     landing_zone_holds_each_synced_row_once_under_its_layout,
     two_hosts_share_one_table,
     run_samples_syncs_and_flushes_on_shutdown,
+    maintenance_bounds_metadata_and_keeps_exactly_once,
 );
 
 fn syncer(settings: &Settings) -> (Syncer, Arc<Mutex<SqliteBuffer>>, HostIdentity) {
@@ -311,4 +312,67 @@ async fn a_second_sampler_on_the_same_data_dir_is_refused() {
         "{second}"
     );
     first.await.unwrap().unwrap();
+}
+
+async fn maintenance_bounds_metadata_and_keeps_exactly_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = backend.settings(dir.path(), &unique_table("maint"), 100);
+    settings.sync.snapshot_retention = Duration::from_millis(1);
+    let (syncer, buffer, host) = syncer(&settings);
+    append(&buffer, T0, 1_000_000, 3000); // 30 batches, 30 commits
+
+    let report = syncer.sync().await.unwrap();
+    assert_eq!((report.rows, report.batches), (3000, 30));
+    let table = syncer.table().await.unwrap();
+    let t = table.load().await.unwrap().unwrap();
+    let snapshots = t.metadata().snapshots().count();
+    assert_eq!(
+        snapshots,
+        pcmetrics_core::commit::MIN_SNAPSHOTS_KEPT,
+        "old snapshots expired"
+    );
+
+    // Every row is still there once: expiry never touches data.
+    let rows = table.scan_rows().await.unwrap();
+    assert_eq!(by_seq(&rows, &host.host_id).len(), 3000);
+
+    // A retry of batch 1, whose snapshot is gone, is still recognised (watermark).
+    let batch1 = pcmetrics_core::commit::BatchKey {
+        host_id: host.host_id.clone(),
+        buffer_id: buffer.lock().unwrap().buffer_id().to_owned(),
+        batch_id: 1,
+        first_seq: 1,
+        last_seq: 100,
+    };
+    let rows1 = buffer.lock().unwrap().read_range(1, 100).unwrap();
+    let files = pcmetrics_core::encode::ParquetEncoder::new()
+        .encode(&host.host_id, &host.hostname, &rows1)
+        .unwrap();
+    let again = table.append(&batch1, &host.hostname, &files).await.unwrap();
+    assert!(
+        again.already,
+        "the expired batch is recognised, not appended again"
+    );
+    assert_eq!(table.scan_rows().await.unwrap().len(), 3000);
+
+    if let Backend::Embedded = backend {
+        // Metadata files: the log keeps 20 versions, older files are deleted.
+        let metadata_dir = dir
+            .path()
+            .join("lakehouse/warehouse/bronze/pc_metrics/metadata");
+        let json = std::fs::read_dir(metadata_dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".metadata.json")
+            })
+            .count();
+        assert!(
+            json <= pcmetrics_core::commit::METADATA_VERSIONS_KEPT + 2,
+            "{json} metadata files left"
+        );
+    }
 }

@@ -53,6 +53,8 @@ pub const PROP_BATCH_ID: &str = "pcmetrics.batch-id";
 pub const PROP_FIRST_SEQ: &str = "pcmetrics.first-seq";
 pub const PROP_LAST_SEQ: &str = "pcmetrics.last-seq";
 pub const PROP_ROWS: &str = "pcmetrics.rows";
+/// Table property prefix: `pcmetrics.watermark.<buffer id>` = last seq delivered.
+pub const PROP_WATERMARK_PREFIX: &str = "pcmetrics.watermark.";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
@@ -133,6 +135,11 @@ impl BatchKey {
             && summary.get(PROP_BATCH_ID).map(String::as_str) == Some(&self.batch_id.to_string())
     }
 
+    /// Table property holding the last seq of this buffer that the table has.
+    pub fn watermark_property(&self) -> String {
+        format!("{PROP_WATERMARK_PREFIX}{}", self.buffer_id)
+    }
+
     fn commit_uuid(&self) -> uuid::Uuid {
         uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
@@ -141,8 +148,27 @@ impl BatchKey {
     }
 }
 
-/// The snapshot on `main` that carries `key`, if any.
+/// Whether the table holds `key`'s batch: the buffer's watermark property (set in the
+/// same commit as every append, so it survives snapshot expiry) has reached the batch's
+/// last seq, or a snapshot on `main` carries the batch. Returns the snapshot that carries
+/// it while it is still in the history, else the current snapshot.
 pub fn committed_snapshot(table: &Table, key: &BatchKey) -> Option<i64> {
+    let watermark = table
+        .metadata()
+        .properties()
+        .get(&key.watermark_property())
+        .and_then(|v| v.parse::<i64>().ok());
+    match snapshot_carrying(table, key) {
+        Some(id) => Some(id),
+        None if watermark.is_some_and(|w| w >= key.last_seq) => {
+            Some(table.metadata().current_snapshot_id().unwrap_or_default())
+        }
+        None => None,
+    }
+}
+
+/// The snapshot on `main` whose summary names `key`'s batch.
+fn snapshot_carrying(table: &Table, key: &BatchKey) -> Option<i64> {
     let meta = table.metadata();
     let mut snapshot = meta.current_snapshot().cloned();
     while let Some(s) = snapshot {
@@ -186,6 +212,7 @@ pub struct BronzeTable {
     catalog: Arc<dyn Catalog>,
     ident: TableIdent,
     catalog_name: String,
+    stores: Arc<ObjectStores>,
 }
 
 impl BronzeTable {
@@ -194,7 +221,7 @@ impl BronzeTable {
         settings: &Settings,
         stores: Arc<ObjectStores>,
     ) -> Result<Self, CommitError> {
-        let factory = Arc::new(ObjectStoreStorageFactory::new(stores));
+        let factory = Arc::new(ObjectStoreStorageFactory::new(stores.clone()));
         let (catalog, catalog_name): (Arc<dyn Catalog>, String) = match &settings.catalog {
             CatalogSettings::Sql { path, warehouse } => {
                 let name = format!("SQL catalog {}", path.display());
@@ -253,6 +280,7 @@ impl BronzeTable {
                 settings.sync.table.clone(),
             ),
             catalog_name,
+            stores,
         })
     }
 
@@ -347,6 +375,11 @@ impl BronzeTable {
                 (
                     "comment".to_owned(),
                     "PC metrics, one row per sample, written by pcmetrics".to_owned(),
+                ),
+                // `maintain` deletes metadata files older than the versions in the log.
+                (
+                    "write.metadata.previous-versions-max".to_owned(),
+                    METADATA_VERSIONS_KEPT.to_string(),
                 ),
             ]))
             .build();
@@ -515,6 +548,13 @@ impl BronzeTable {
                 .set_snapshot_properties(key.summary(hostname, rows))
                 .add_data_files(data_files.clone());
             let tx = append.apply(tx).map_err(|e| self.err(e))?;
+            // The watermark goes in the same commit: it is how a retry recognises the batch
+            // after its snapshot has been expired.
+            let tx = tx
+                .update_table_properties()
+                .set(key.watermark_property(), key.last_seq.to_string())
+                .apply(tx)
+                .map_err(|e| self.err(e))?;
             let err = match tx.commit(&guard).await {
                 Ok(table) => {
                     return Ok(Committed {
@@ -554,6 +594,109 @@ impl BronzeTable {
                 _ => return Err(self.err(err)),
             }
         }
+    }
+}
+
+/// Snapshots always kept by `maintain`, however old.
+pub const MIN_SNAPSHOTS_KEPT: usize = 10;
+/// Metadata versions kept in the log of tables pcmetrics creates.
+pub const METADATA_VERSIONS_KEPT: usize = 20;
+
+/// What one [`BronzeTable::maintain`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    pub snapshots_expired: usize,
+    pub metadata_files_deleted: usize,
+}
+
+impl BronzeTable {
+    /// Keeps the table's metadata from growing without bound: expires snapshots older than
+    /// `retention` (always keeping the newest [`MIN_SNAPSHOTS_KEPT`]) and deletes metadata
+    /// JSON files older than every version still in the metadata log. Every sync adds a
+    /// snapshot and a metadata file holding all snapshots, so without this the metadata
+    /// grows quadratically. Data files are never touched (the table is append-only: every
+    /// data file stays referenced). Exactly-once does not depend on the expired snapshots:
+    /// the per-buffer watermark property carries it.
+    pub async fn maintain(&self, retention: Duration) -> Result<Maintenance, CommitError> {
+        let Some(table) = self.load().await? else {
+            return Ok(Maintenance::default());
+        };
+        let mut done = Maintenance::default();
+        let meta = table.metadata();
+        let cutoff_ms = chrono::Utc::now().timestamp_millis() - retention.as_millis() as i64;
+        let total = meta.snapshots().count();
+        let old = meta
+            .snapshots()
+            .filter(|s| s.timestamp_ms() < cutoff_ms)
+            .count();
+        let expirable = old.min(total.saturating_sub(MIN_SNAPSHOTS_KEPT));
+        let table = if expirable > 0 {
+            let tx = Transaction::new(&table);
+            let tx = tx
+                .expire_snapshots()
+                .expire_older_than_ms(cutoff_ms)
+                .retain_last(MIN_SNAPSHOTS_KEPT)
+                .apply(tx)
+                .map_err(|e| self.err(e))?;
+            let after = tx
+                .commit(self.catalog.as_ref())
+                .await
+                .map_err(|e| self.err(e))?;
+            done.snapshots_expired = total - after.metadata().snapshots().count();
+            after
+        } else {
+            table
+        };
+        done.metadata_files_deleted = self.delete_old_metadata_files(&table).await?;
+        Ok(done)
+    }
+
+    /// Deletes `NNNNN-*.metadata.json` files whose version is older than the oldest one the
+    /// metadata log still names. Newer files (including one a concurrent writer may be
+    /// about to commit) are never touched.
+    async fn delete_old_metadata_files(&self, table: &Table) -> Result<usize, CommitError> {
+        use futures::TryStreamExt;
+        let Some(current) = table.metadata_location() else {
+            return Ok(0);
+        };
+        let version = |location: &str| -> Option<u64> {
+            let name = location.rsplit('/').next()?;
+            name.strip_suffix(".metadata.json")?
+                .split('-')
+                .next()?
+                .parse()
+                .ok()
+        };
+        let oldest_kept = table
+            .metadata()
+            .metadata_log()
+            .iter()
+            .filter_map(|l| version(&l.metadata_file))
+            .chain(version(current))
+            .min();
+        let (Some(oldest_kept), Some((dir, _))) = (oldest_kept, current.rsplit_once('/')) else {
+            return Ok(0);
+        };
+        let io_err = |message: String| CommitError::Write {
+            location: dir.to_owned(),
+            message,
+        };
+        let (store, prefix) = self.stores.resolve(dir).map_err(io_err)?;
+        let listed: Vec<_> = store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| io_err(crate::error::describe_store_error(&e)))?;
+        let mut deleted = 0;
+        for meta in listed {
+            if version(meta.location.as_ref()).is_some_and(|v| v < oldest_kept) {
+                match store.delete(&meta.location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                    Err(e) => return Err(io_err(crate::error::describe_store_error(&e))),
+                }
+            }
+        }
+        Ok(deleted)
     }
 }
 
