@@ -51,27 +51,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn describe_store_error(e: &object_store::Error) -> String {
     use object_store::Error as E;
     let detail = one_line(&with_sources(e));
+    const CREDENTIALS: &str = "the server refused the credentials; check storage.access_key_id and storage.secret_access_key";
+    const BUCKET: &str = "the bucket does not exist; create it or fix storage.bucket";
+    const REFUSED: [&str; 4] = [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        " 403 ",
+    ];
     let hint = match e {
-        E::PermissionDenied { .. } | E::Unauthenticated { .. } => Some(
-            "the server refused the credentials; check storage.access_key_id and storage.secret_access_key",
-        ),
-        E::NotFound { .. } => Some("the bucket does not exist; create it or fix storage.bucket"),
-        _ if detail.contains("NoSuchBucket") => {
-            Some("the bucket does not exist; create it or fix storage.bucket")
-        }
-        _ if [
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "AccessDenied",
-            " 403 ",
-        ]
-        .iter()
-        .any(|m| detail.contains(m)) =>
-        {
-            Some(
-                "the server refused the credentials; check storage.access_key_id and storage.secret_access_key",
-            )
-        }
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => Some(CREDENTIALS),
+        E::NotFound { .. } => Some(BUCKET),
+        _ if detail.contains("NoSuchBucket") => Some(BUCKET),
+        _ if REFUSED.iter().any(|m| detail.contains(m)) => Some(CREDENTIALS),
         _ if detail.contains("onnect") => {
             Some("cannot connect; is the server running at storage.endpoint?")
         }
