@@ -310,7 +310,7 @@ async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
     let last_error = runs.first().and_then(|r| r.error.clone());
     let host = HostIdentity::load_or_create(&settings.data_dir)?;
     // The table's metadata location, if the lakehouse answers (bounded: status must be quick).
-    let syncer = syncer(settings.clone())?;
+    let syncer = Syncer::new(settings.clone(), host.clone(), Arc::new(Mutex::new(buffer)));
     let table = tokio::time::timeout(Duration::from_secs(10), async {
         let t = syncer.table().await?;
         t.load().await.map_err(pcmetrics_core::Error::from)
