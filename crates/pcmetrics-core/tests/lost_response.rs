@@ -57,12 +57,7 @@ async fn lost_response(sabotage: Sabotage, budget: usize) {
     assert_eq!(buffer.lock().unwrap().status().unwrap().pending, 0);
 
     let rows = syncer.table().await.unwrap().scan_rows().await.unwrap();
-    let mut seqs: Vec<i64> = rows
-        .iter()
-        .filter(|r| r.host_id == host.host_id)
-        .map(|r| r.seq)
-        .collect();
-    seqs.sort();
+    let seqs = common::host_seqs(&rows, &host.host_id);
     assert_eq!(
         seqs,
         (1..=1200).collect::<Vec<_>>(),

@@ -136,12 +136,7 @@ async fn outage(schedule: &[(bool, u64)]) {
     let buffer = Arc::new(Mutex::new(pipeline::open_buffer(&settings).unwrap()));
     let syncer = Syncer::new(settings, host.clone(), buffer);
     let rows = syncer.table().await.unwrap().scan_rows().await.unwrap();
-    let mut seqs: Vec<i64> = rows
-        .iter()
-        .filter(|r| r.host_id == host.host_id)
-        .map(|r| r.seq)
-        .collect();
-    seqs.sort();
+    let seqs = common::host_seqs(&rows, &host.host_id);
     assert_eq!(
         seqs,
         (1..=report.samples as i64).collect::<Vec<_>>(),
