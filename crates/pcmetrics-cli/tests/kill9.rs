@@ -109,7 +109,9 @@ fn embedded_config(dir: &Path) -> String {
 #[test]
 fn kill_9_at_random_points_embedded() {
     let lake = tempfile::tempdir().unwrap();
-    kill_at_random(&embedded_config(lake.path()), &[], 30, 600, 250);
+    // Rounds big enough (5 batches) that a sync outlasts the longest random delay, so most
+    // kills land inside one even on an idle machine.
+    kill_at_random(&embedded_config(lake.path()), &[], 30, 1500, 250);
 }
 
 #[test]
@@ -122,7 +124,7 @@ fn kill_9_at_random_points_s3_rest() {
         &stack.config_toml(&unique_table("kill")),
         &env,
         20,
-        900,
+        1500,
         600,
     );
 }
