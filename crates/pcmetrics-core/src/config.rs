@@ -102,6 +102,46 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// Desktop notifications of the tray app (the CLI ignores this section).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Notify once when syncing keeps failing (3 attempts in a row) and once when it
+    /// recovers. Default true.
+    #[serde(default = "default_true")]
+    pub sync_failures: bool,
+    /// Warn when pending samples pass this percentage of buffer.max_pending (past the
+    /// bound the oldest are dropped). Default 80.
+    #[serde(default = "default_buffer_warn_pct")]
+    pub buffer_warn_pct: u8,
+    /// Notify when CPU use stays above this percentage for `cpu_alert_for`. Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_alert_pct: Option<f64>,
+    /// How long CPU use must stay above `cpu_alert_pct`. Default "5m".
+    #[serde(default = "default_cpu_alert_for")]
+    pub cpu_alert_for: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            sync_failures: true,
+            buffer_warn_pct: default_buffer_warn_pct(),
+            cpu_alert_pct: None,
+            cpu_alert_for: default_cpu_alert_for(),
+        }
+    }
+}
+
+fn default_buffer_warn_pct() -> u8 {
+    80
+}
+fn default_cpu_alert_for() -> String {
+    "5m".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -498,6 +538,7 @@ impl Config {
 
         let storage = self.storage_settings(&data_dir)?;
         let catalog = self.catalog_settings(&data_dir, &storage)?;
+        let notify = self.notify_settings(sampling_interval)?;
 
         Ok(Settings {
             data_dir,
@@ -520,6 +561,52 @@ impl Config {
             },
             storage,
             catalog,
+            notify,
+        })
+    }
+
+    fn notify_settings(&self, sampling_interval: Duration) -> Result<NotifySettings, ConfigError> {
+        let n = &self.notify;
+        if !(1..=100).contains(&n.buffer_warn_pct) {
+            return Err(ConfigError::invalid(
+                "notify.buffer_warn_pct",
+                format!(
+                    "{} is out of range; use 1 to 100 (default 80)",
+                    n.buffer_warn_pct
+                ),
+            ));
+        }
+        let cpu_alert = match n.cpu_alert_pct {
+            None => None,
+            Some(pct) if !(pct > 0.0 && pct <= 100.0) => {
+                return Err(ConfigError::invalid(
+                    "notify.cpu_alert_pct",
+                    format!(
+                        "{pct} is not a percentage above 0; use e.g. 90, or leave it out to turn the alert off"
+                    ),
+                ));
+            }
+            Some(pct) => {
+                let hold = duration("notify.cpu_alert_for", &n.cpu_alert_for)?;
+                if hold < sampling_interval {
+                    return Err(ConfigError::invalid(
+                        "notify.cpu_alert_for",
+                        format!(
+                            "{:?} is shorter than sampling.interval {:?}; one sample cannot tell a trend, write e.g. \"5m\"",
+                            n.cpu_alert_for, self.sampling.interval
+                        ),
+                    ));
+                }
+                Some(CpuAlert {
+                    above_pct: pct as f32,
+                    hold,
+                })
+            }
+        };
+        Ok(NotifySettings {
+            sync_failures: n.sync_failures,
+            buffer_warn_pct: n.buffer_warn_pct,
+            cpu_alert,
         })
     }
 
@@ -723,6 +810,21 @@ pub struct Settings {
     pub sync: SyncSettings,
     pub storage: StorageSettings,
     pub catalog: CatalogSettings,
+    pub notify: NotifySettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub sync_failures: bool,
+    pub buffer_warn_pct: u8,
+    pub cpu_alert: Option<CpuAlert>,
+}
+
+/// CPU use above `above_pct` for `hold` is worth a notification.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CpuAlert {
+    pub above_pct: f32,
+    pub hold: Duration,
 }
 
 #[derive(Debug, Clone)]

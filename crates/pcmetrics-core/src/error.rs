@@ -29,6 +29,12 @@ pub enum Error {
     },
     #[error("data dir {path}: {message}")]
     DataDir { path: String, message: String },
+    #[error("the pipeline is not running (it stopped or is restarting); try again in a moment")]
+    Stopped,
+    /// The error of a sync the pipeline ran on a caller's behalf
+    /// ([`crate::pipeline::Controller::sync_now`]), as its message.
+    #[error("{message}")]
+    Relayed { message: String, retryable: bool },
 }
 
 impl Error {
@@ -36,7 +42,8 @@ impl Error {
     /// (a server down, a conflict, a busy lock), as opposed to bad config or a corrupt file.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Land(_) | Error::Busy { .. } => true,
+            Error::Land(_) | Error::Busy { .. } | Error::Stopped => true,
+            Error::Relayed { retryable, .. } => *retryable,
             Error::Commit(e) => e.is_retryable(),
             Error::Buffer(BufferError::Sqlite { .. } | BufferError::DiskFull { .. }) => true,
             _ => false,

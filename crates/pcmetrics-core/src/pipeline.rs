@@ -8,14 +8,19 @@
 //! `shutdown` resolves, a sync in progress is abandoned (as safe as a crash, by design),
 //! sampling stops after its current sample and one last sync is tried (bounded in time);
 //! anything it cannot deliver stays pending in the buffer.
+//!
+//! A [`Controller`] steers a running pipeline from outside (the tray app): "sync now"
+//! runs a sync at once and returns its result, and sampling can be paused and resumed
+//! (syncing goes on while paused, so pending samples still reach the table).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc as async_mpsc, oneshot};
 
 use crate::buffer::SqliteBuffer;
 use crate::config::Settings;
@@ -59,6 +64,57 @@ pub struct RunReport {
     pub pending_at_exit: u64,
 }
 
+type SyncReply = oneshot::Sender<Result<SyncReport>>;
+
+/// Steers a running [`run`]: "sync now" and pause/resume. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    paused: Arc<AtomicBool>,
+    requests: async_mpsc::UnboundedSender<SyncReply>,
+}
+
+/// The receiving end of a [`Controller`], handed to [`run`].
+#[derive(Debug)]
+pub struct ControlInbox {
+    paused: Arc<AtomicBool>,
+    requests: async_mpsc::UnboundedReceiver<SyncReply>,
+}
+
+impl Controller {
+    /// A controller and the inbox to pass to [`run`].
+    pub fn new() -> (Controller, ControlInbox) {
+        let paused = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = async_mpsc::unbounded_channel();
+        (
+            Controller {
+                paused: paused.clone(),
+                requests: tx,
+            },
+            ControlInbox {
+                paused,
+                requests: rx,
+            },
+        )
+    }
+
+    /// Runs a sync now (after the one in progress, if any, so samples taken since are
+    /// included) and returns its result. [`Error::Stopped`] if the pipeline is not running.
+    pub async fn sync_now(&self) -> Result<SyncReport> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(reply).map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Pauses or resumes sampling (takes effect at the next tick).
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+}
+
 /// Opens the data dir's buffer with the configured bound.
 pub fn open_buffer(settings: &Settings) -> Result<SqliteBuffer> {
     Ok(SqliteBuffer::open(
@@ -75,6 +131,22 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     events: Option<broadcast::Sender<Event>>,
 ) -> Result<RunReport> {
+    let (_controller, inbox) = Controller::new();
+    run_controlled(settings, source, shutdown, events, inbox).await
+}
+
+/// [`run`], steered by the [`Controller`] that made `inbox`.
+pub async fn run_controlled(
+    settings: Settings,
+    source: Box<dyn Source>,
+    shutdown: impl Future<Output = ()>,
+    events: Option<broadcast::Sender<Event>>,
+    inbox: ControlInbox,
+) -> Result<RunReport> {
+    let ControlInbox {
+        paused,
+        requests: mut sync_requests,
+    } = inbox;
     let _sampler_lock = DirLock::try_acquire(&settings.data_dir, "sampler", "sampling")?;
     let host = HostIdentity::load_or_create(&settings.data_dir)?;
     let buffer = open_buffer(&settings)?;
@@ -92,18 +164,32 @@ pub async fn run(
         let publish = publish.clone();
         std::thread::Builder::new()
             .name("pcmetrics-sampler".into())
-            .spawn(move || sample_loop(settings, source, buffer, stopped, publish))
+            .spawn(move || sample_loop(settings, source, buffer, stopped, paused, publish))
             .expect("spawn the sampler thread")
     };
 
     let mut report = RunReport::default();
     let mut failures: u32 = 0;
     let mut next_sync = tokio::time::Instant::now();
+    let mut requests_open = true;
     tokio::pin!(shutdown);
     loop {
+        // Who asked for this sync and waits for its result: nobody (the schedule) or
+        // "sync now" callers (all requests queued so far share one sync).
+        let mut waiting: Vec<SyncReply> = Vec::new();
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep_until(next_sync) => {}
+            r = sync_requests.recv(), if requests_open => match r {
+                Some(reply) => waiting.push(reply),
+                None => {
+                    requests_open = false;
+                    continue;
+                }
+            },
+        }
+        while let Ok(reply) = sync_requests.try_recv() {
+            waiting.push(reply);
         }
         if sampler.is_finished() {
             break;
@@ -115,6 +201,15 @@ pub async fn run(
             _ = &mut shutdown => break,
             r = syncer.sync() => r,
         };
+        for reply in waiting.drain(..) {
+            let _ = reply.send(match &outcome {
+                Ok(r) => Ok(r.clone()),
+                Err(e) => Err(Error::Relayed {
+                    message: e.to_string(),
+                    retryable: e.is_retryable(),
+                }),
+            });
+        }
         match outcome {
             Ok(r) => {
                 failures = 0;
@@ -184,6 +279,7 @@ fn sample_loop(
     mut source: Box<dyn Source>,
     mut buffer: SqliteBuffer,
     stop: mpsc::Receiver<()>,
+    paused: Arc<AtomicBool>,
     publish: impl Fn(Event),
 ) -> Result<u64> {
     let interval = settings.sampling.interval;
@@ -191,25 +287,11 @@ fn sample_loop(
     let mut next = Instant::now();
     let mut next_maintenance = Instant::now() + Duration::from_secs(60);
     loop {
-        let sample = source.next_sample();
-        match buffer.append(std::slice::from_ref(&sample)) {
-            Ok(a) => {
-                taken += 1;
-                if a.dropped > 0 {
-                    publish(Event::SamplesDropped { count: a.dropped });
-                }
-                publish(Event::Sample {
-                    seq: a.last_seq,
-                    sample: Arc::new(sample),
-                });
-            }
-            Err(e) => {
-                // A full disk or a locked file: keep sampling, the next append may work.
-                tracing::error!("cannot buffer a sample: {e}");
-                publish(Event::BufferError {
-                    message: e.to_string(),
-                });
-            }
+        // Paused: no sample is taken; maintenance and the stop signal still run.
+        if !paused.load(Ordering::Relaxed)
+            && append_one(&mut buffer, source.next_sample(), &publish)
+        {
+            taken += 1;
         }
         if Instant::now() >= next_maintenance {
             next_maintenance = Instant::now() + Duration::from_secs(60);
@@ -235,6 +317,30 @@ fn sample_loop(
             Err(mpsc::RecvTimeoutError::Timeout)
         ) {
             return Ok(taken);
+        }
+    }
+}
+
+/// Buffers one sample and publishes it; false if it could not be buffered. A failed
+/// append (full disk, locked file) is reported and sampling goes on: the next may work.
+fn append_one(buffer: &mut SqliteBuffer, sample: MetricSample, publish: &impl Fn(Event)) -> bool {
+    match buffer.append(std::slice::from_ref(&sample)) {
+        Ok(a) => {
+            if a.dropped > 0 {
+                publish(Event::SamplesDropped { count: a.dropped });
+            }
+            publish(Event::Sample {
+                seq: a.last_seq,
+                sample: Arc::new(sample),
+            });
+            true
+        }
+        Err(e) => {
+            tracing::error!("cannot buffer a sample: {e}");
+            publish(Event::BufferError {
+                message: e.to_string(),
+            });
+            false
         }
     }
 }

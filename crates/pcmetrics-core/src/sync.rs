@@ -8,7 +8,7 @@
 //! `sync_runs`, failures included. Only one sync per data dir runs at a time (`sync.lock`).
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -278,5 +278,101 @@ impl Syncer {
             "batch delivered"
         );
         Ok(())
+    }
+}
+
+/// One half of [`check_connection`]'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionCheck {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// Whether the object store and the catalog of `settings` work, each on its own so a
+/// user sees which half to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionReport {
+    pub storage: ConnectionCheck,
+    pub catalog: ConnectionCheck,
+}
+
+/// "Test connection": writes and deletes a small object under the landing prefix, and
+/// asks the catalog for the table. Each half gives up after `timeout`. Writes nothing to
+/// the table and creates nothing in the catalog.
+pub async fn check_connection(settings: &Settings, timeout: Duration) -> ConnectionReport {
+    let slow = |what: &str| {
+        format!(
+            "{what}: no answer within {}s; is it running and reachable?",
+            timeout.as_secs()
+        )
+    };
+    let stores = match ObjectStores::new(&settings.storage) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let message = crate::error::describe_store_error(&e);
+            return ConnectionReport {
+                storage: ConnectionCheck {
+                    ok: false,
+                    message: message.clone(),
+                },
+                catalog: ConnectionCheck {
+                    ok: false,
+                    message: format!("not tried: the storage settings do not work ({message})"),
+                },
+            };
+        }
+    };
+    let storage = async {
+        let landing = LandingZone::from_stores(&stores, &settings.sync.landing_prefix)?;
+        let key = object_store::path::Path::from(format!(
+            "{}/_connection_check/{}",
+            landing.prefix(),
+            uuid::Uuid::new_v4()
+        ));
+        landing
+            .put(
+                &key,
+                bytes::Bytes::from_static(b"pcmetrics connection check"),
+            )
+            .await?;
+        let _ = landing.store().delete(&key).await;
+        Ok::<_, Error>(format!(
+            "wrote and deleted a test object under {}",
+            landing.location(&object_store::path::Path::from(landing.prefix()))
+        ))
+    };
+    let catalog = async {
+        let table = BronzeTable::connect(settings, stores.clone()).await?;
+        Ok::<_, Error>(match table.load().await? {
+            Some(t) => format!(
+                "table {} found ({} snapshots)",
+                settings.table_ident(),
+                t.metadata().snapshots().count()
+            ),
+            None => format!(
+                "catalog answered; the first sync creates table {}",
+                settings.table_ident()
+            ),
+        })
+    };
+    let check = |r: std::result::Result<Result<String>, tokio::time::error::Elapsed>,
+                 what: &str| match r {
+        Ok(Ok(message)) => ConnectionCheck { ok: true, message },
+        Ok(Err(e)) => ConnectionCheck {
+            ok: false,
+            message: e.to_string(),
+        },
+        Err(_) => ConnectionCheck {
+            ok: false,
+            message: slow(what),
+        },
+    };
+    let (s, c) = tokio::join!(
+        tokio::time::timeout(timeout, storage),
+        tokio::time::timeout(timeout, catalog)
+    );
+    ConnectionReport {
+        storage: check(s, "the object store"),
+        catalog: check(c, "the catalog"),
     }
 }

@@ -14,6 +14,11 @@ pub const SELECT_RANGE_SQL: &str = "SELECT seq, ts_us, cpu, load1, load5, load15
     mem_total, mem_used, mem_available, swap_total, swap_used, disk_read, disk_write, \
     net_rx, net_tx, procs, uptime, detail FROM samples WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq";
 
+/// The newest rows with `ts_us >= ?1`, newest first, at most `?2` (reversed by the caller).
+pub const SELECT_RECENT_SQL: &str = "SELECT seq, ts_us, cpu, load1, load5, load15, \
+    mem_total, mem_used, mem_available, swap_total, swap_used, disk_read, disk_write, \
+    net_rx, net_tx, procs, uptime, detail FROM samples WHERE ts_us >= ?1 ORDER BY seq DESC LIMIT ?2";
+
 type DiskTuple = (String, String, String, u64, u64, f64, f64);
 type NetTuple = (String, f64, f64, u64, u64);
 

@@ -408,6 +408,29 @@ impl SqliteBuffer {
         Ok(out)
     }
 
+    /// The newest samples taken at or after `since_us` (at most `limit`), oldest first:
+    /// the backfill of a live chart.
+    pub fn recent(&self, since_us: i64, limit: usize) -> Result<Vec<MetricSample>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(codec::SELECT_RECENT_SQL)
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![since_us, limit as i64], codec::row_to_sample)
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, sample) = row.map_err(|e| self.err(e))?;
+            out.push(sample.map_err(|detail| BufferError::Decode {
+                path: self.path.clone(),
+                seq,
+                detail,
+            })?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     /// The table has batch `id`: forget it and count its samples as synced.
     pub fn ack(&mut self, batch_id: i64) -> Result<()> {
         let tx = self
@@ -507,6 +530,16 @@ impl SqliteBuffer {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    /// Samples not yet acked by a sync: O(1), unlike [`Self::status`] (which counts rows).
+    pub fn pending(&self) -> Result<u64> {
+        let run = || {
+            Ok::<_, rusqlite::Error>(
+                (Self::max_seq(&self.conn)? - Self::floor(&self.conn)?).max(0) as u64,
+            )
+        };
+        run().map_err(|e| self.err(e))
     }
 
     pub fn status(&self) -> Result<BufferStatus> {
