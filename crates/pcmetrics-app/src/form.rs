@@ -1,0 +1,421 @@
+//! The settings form: what the window edits, mapped onto the config file.
+//!
+//! Saving goes through the same path as starting up: the edited config is rendered as
+//! TOML, parsed again with the environment overlaid, and validated by
+//! [`Config::validate`], so the window shows exactly the errors (key and message) that
+//! `pcmetrics config check` would. Secrets never travel back to the window: the form
+//! carries them empty plus an `*_set` flag, and an empty secret on save keeps the stored
+//! one. The file is written atomically and, because it may hold keys, readable by the
+//! user only.
+
+use std::path::{Path, PathBuf};
+
+use pcmetrics_core::config::{CatalogKind, Config, ConfigError, Secret, Settings, StorageKind};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettingsForm {
+    pub sampling_interval: String,
+    pub sync_interval: String,
+    pub storage_kind: StorageKind,
+    pub storage_root: String,
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub path_style: bool,
+    pub allow_http: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    #[serde(default)]
+    pub access_key_set: bool,
+    #[serde(default)]
+    pub secret_key_set: bool,
+    pub catalog_kind: CatalogKind,
+    pub catalog_uri: String,
+    pub warehouse: String,
+    pub catalog_token: String,
+    #[serde(default)]
+    pub token_set: bool,
+    pub notify_sync_failures: bool,
+    pub cpu_alert_pct: Option<f64>,
+    pub cpu_alert_for: String,
+    pub launch_at_login: bool,
+    #[serde(default)]
+    pub config_path: String,
+}
+
+fn text(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+fn opt(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+impl SettingsForm {
+    /// The form for `config` (the effective config, file plus environment); secrets blank.
+    pub fn from_config(config: &Config, config_path: &Path, launch_at_login: bool) -> Self {
+        let s = &config.storage;
+        let c = &config.catalog;
+        let n = &config.notify;
+        Self {
+            sampling_interval: config.sampling.interval.clone(),
+            sync_interval: config.sync.interval.clone(),
+            storage_kind: s.kind,
+            storage_root: s
+                .root
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            endpoint: text(&s.endpoint),
+            region: text(&s.region),
+            bucket: text(&s.bucket),
+            path_style: s.path_style,
+            allow_http: s.allow_http,
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            access_key_set: s.access_key_id.is_some(),
+            secret_key_set: s.secret_access_key.is_some(),
+            catalog_kind: c.kind,
+            catalog_uri: text(&c.uri),
+            warehouse: text(&c.warehouse),
+            catalog_token: String::new(),
+            token_set: c.token.is_some(),
+            notify_sync_failures: n.sync_failures,
+            cpu_alert_pct: n.cpu_alert_pct,
+            cpu_alert_for: n.cpu_alert_for.clone(),
+            launch_at_login,
+            config_path: config_path.display().to_string(),
+        }
+    }
+
+    /// Writes the form onto `file` (the config file's own content, without the
+    /// environment). Switching storage or catalog kind drops the other kind's keys, which
+    /// validation would otherwise reject ("is set but storage.kind is local").
+    pub fn apply_to(&self, file: &mut Config) {
+        file.sampling.interval = self.sampling_interval.trim().to_owned();
+        file.sync.interval = self.sync_interval.trim().to_owned();
+
+        let s = &mut file.storage;
+        let storage_kind_changed = s.kind != self.storage_kind;
+        s.kind = self.storage_kind;
+        s.root = opt(&self.storage_root).map(PathBuf::from);
+        match self.storage_kind {
+            StorageKind::Local => {
+                s.endpoint = None;
+                s.bucket = None;
+                s.access_key_id = None;
+                s.secret_access_key = None;
+                s.region = None;
+            }
+            StorageKind::S3 => {
+                s.endpoint = opt(&self.endpoint);
+                s.region = opt(&self.region);
+                s.bucket = opt(&self.bucket);
+                s.path_style = self.path_style;
+                s.allow_http = self.allow_http;
+                if storage_kind_changed {
+                    s.access_key_id = None;
+                    s.secret_access_key = None;
+                }
+                if let Some(k) = opt(&self.access_key_id) {
+                    s.access_key_id = Some(Secret::new(k));
+                }
+                if let Some(k) = opt(&self.secret_access_key) {
+                    s.secret_access_key = Some(Secret::new(k));
+                }
+            }
+        }
+
+        let c = &mut file.catalog;
+        let catalog_kind_changed = c.kind != self.catalog_kind;
+        c.kind = self.catalog_kind;
+        if catalog_kind_changed {
+            c.uri = None;
+            c.warehouse = None;
+            c.token = None;
+        }
+        // A REST URL left in the form from before a switch back to sql is not a path.
+        c.uri = opt(&self.catalog_uri).filter(|u| {
+            self.catalog_kind == CatalogKind::Rest
+                || !(u.starts_with("http://") || u.starts_with("https://"))
+        });
+        c.warehouse = opt(&self.warehouse);
+        match self.catalog_kind {
+            CatalogKind::Sql => c.token = None,
+            CatalogKind::Rest => {
+                if let Some(t) = opt(&self.catalog_token) {
+                    c.token = Some(Secret::new(t));
+                }
+            }
+        }
+
+        let n = &mut file.notify;
+        n.sync_failures = self.notify_sync_failures;
+        n.cpu_alert_pct = self.cpu_alert_pct;
+        n.cpu_alert_for = self.cpu_alert_for.trim().to_owned();
+    }
+}
+
+/// The config file as TOML, secrets in clear (for writing the file only).
+pub fn to_file_toml(config: &Config) -> String {
+    let mut table = toml::Table::try_from(config).expect("the config is plain data");
+    // `Secret` serializes as "<redacted>"; put the real values back for the file.
+    let put = |table: &mut toml::Table, section: &str, key: &str, secret: &Option<Secret>| {
+        if let Some(toml::Value::Table(t)) = table.get_mut(section) {
+            match secret {
+                Some(s) => t.insert(key.into(), toml::Value::String(s.expose().to_owned())),
+                None => t.remove(key),
+            };
+        }
+    };
+    put(
+        &mut table,
+        "storage",
+        "access_key_id",
+        &config.storage.access_key_id,
+    );
+    put(
+        &mut table,
+        "storage",
+        "secret_access_key",
+        &config.storage.secret_access_key,
+    );
+    put(&mut table, "catalog", "token", &config.catalog.token);
+    format!(
+        "# pcmetrics config, written by the tray app's settings (comments are not kept).\n{}",
+        toml::to_string_pretty(&table).expect("a TOML table renders")
+    )
+}
+
+/// The config file the app reads and writes.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+}
+
+impl ConfigFile {
+    /// The file's own content (no environment); defaults when it does not exist yet.
+    pub fn read(&self) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Config::from_toml_with_env(
+                &self.path.display().to_string(),
+                &text,
+                std::iter::empty(),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// The effective config: the file with `env` overlaid.
+    pub fn load(
+        &self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        Config::from_toml_with_env(&self.path.display().to_string(), &text, env)
+    }
+
+    /// Applies `form` to the file's content and validates the result as a startup would.
+    /// Returns the new file content and the settings it gives; writes nothing.
+    pub fn prepare(
+        &self,
+        form: &SettingsForm,
+        env: impl IntoIterator<Item = (String, String)>,
+        data_dir: Option<&Path>,
+    ) -> Result<(String, Settings), ConfigError> {
+        let mut file = self.read()?;
+        form.apply_to(&mut file);
+        let toml = to_file_toml(&file);
+        let effective = Config::from_toml_with_env(&self.path.display().to_string(), &toml, env)?;
+        let settings = effective.validate(data_dir)?;
+        Ok((toml, settings))
+    }
+
+    /// Replaces the file atomically (write a temporary file, then rename), user-only.
+    pub fn write(&self, toml: &str) -> std::io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(
+            ".{}.tmp",
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&tmp)?;
+            std::io::Write::write_all(&mut f, toml.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+/// The config key an error is about, for pointing at the form field.
+pub fn error_key(e: &ConfigError) -> Option<String> {
+    match e {
+        ConfigError::Invalid { key, .. } | ConfigError::Type { key, .. } => Some(key.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_in(dir: &Path) -> ConfigFile {
+        ConfigFile {
+            path: dir.join("config.toml"),
+        }
+    }
+
+    fn form_for(file: &ConfigFile) -> SettingsForm {
+        SettingsForm::from_config(&file.load(std::iter::empty()).unwrap(), &file.path, false)
+    }
+
+    #[test]
+    fn defaults_round_trip_and_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let form = form_for(&file);
+        assert_eq!(form.sampling_interval, "1s");
+        assert_eq!(form.storage_kind, StorageKind::Local);
+        let (toml, settings) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        assert_eq!(settings.sync.interval, std::time::Duration::from_secs(300));
+        file.write(&toml).unwrap();
+        assert_eq!(form_for(&file), form);
+    }
+
+    #[test]
+    fn bad_values_get_the_config_files_key_and_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let mut form = form_for(&file);
+        form.sync_interval = "soon".into();
+        let e = file.prepare(&form, [], Some(dir.path())).unwrap_err();
+        assert_eq!(error_key(&e).as_deref(), Some("sync.interval"));
+        assert!(e.to_string().contains("is not a duration"), "{e}");
+
+        let mut form = form_for(&file);
+        form.storage_kind = StorageKind::S3;
+        form.bucket = "warehouse".into();
+        form.endpoint = "http://127.0.0.1:9000".into();
+        let e = file.prepare(&form, [], Some(dir.path())).unwrap_err();
+        assert_eq!(error_key(&e).as_deref(), Some("storage.endpoint"));
+        assert!(e.to_string().contains("allow_http"), "{e}");
+
+        let mut form = form_for(&file);
+        form.cpu_alert_pct = Some(150.0);
+        let e = file.prepare(&form, [], Some(dir.path())).unwrap_err();
+        assert_eq!(error_key(&e).as_deref(), Some("notify.cpu_alert_pct"));
+    }
+
+    #[test]
+    fn secrets_are_kept_when_blank_written_user_only_and_never_sent_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let mut form = form_for(&file);
+        form.storage_kind = StorageKind::S3;
+        form.bucket = "warehouse".into();
+        form.endpoint = "http://127.0.0.1:9000".into();
+        form.allow_http = true;
+        form.access_key_id = "GK0123".into();
+        form.secret_access_key = "very-secret-value".into();
+        let (toml, settings) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        file.write(&toml).unwrap();
+        let pcmetrics_core::config::StorageSettings::S3(s3) = &settings.storage else {
+            panic!("s3 expected")
+        };
+        assert_eq!(s3.secret_access_key.expose(), "very-secret-value");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file.path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        // Read back: the form carries no secret, only "set".
+        let again = form_for(&file);
+        assert_eq!(again.secret_access_key, "");
+        assert_eq!(again.access_key_id, "");
+        assert!(again.secret_key_set && again.access_key_set);
+        assert!(
+            !serde_json::to_string(&again)
+                .unwrap()
+                .contains("very-secret")
+        );
+
+        // Saving with blank secrets keeps the stored ones; a new value replaces them.
+        let mut edit = again.clone();
+        edit.sync_interval = "10m".into();
+        let (toml, _) = file.prepare(&edit, [], Some(dir.path())).unwrap();
+        assert!(toml.contains("very-secret-value") && toml.contains("10m"));
+        edit.secret_access_key = "rotated".into();
+        let (toml, _) = file.prepare(&edit, [], Some(dir.path())).unwrap();
+        assert!(toml.contains("rotated") && !toml.contains("very-secret-value"));
+    }
+
+    #[test]
+    fn switching_back_to_local_drops_the_s3_and_rest_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        std::fs::write(
+            &file.path,
+            r#"
+[storage]
+kind = "s3"
+bucket = "warehouse"
+endpoint = "https://s3.example"
+access_key_id = "AK"
+secret_access_key = "SK"
+[catalog]
+kind = "rest"
+uri = "https://catalog.example"
+token = "T"
+"#,
+        )
+        .unwrap();
+        let mut form = form_for(&file);
+        assert_eq!(form.catalog_uri, "https://catalog.example");
+        assert!(form.token_set);
+        form.storage_kind = StorageKind::Local;
+        form.catalog_kind = CatalogKind::Sql;
+        let (toml, settings) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        assert!(matches!(
+            settings.storage,
+            pcmetrics_core::config::StorageSettings::Local { .. }
+        ));
+        for gone in ["AK", "SK", "catalog.example", "\"T\""] {
+            assert!(!toml.contains(gone), "{gone} left in {toml}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_apply_when_validating() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let form = form_for(&file);
+        let env = [("PCMETRICS_SYNC__INTERVAL".to_owned(), "nope".to_owned())];
+        let e = file.prepare(&form, env, Some(dir.path())).unwrap_err();
+        assert_eq!(error_key(&e).as_deref(), Some("sync.interval"));
+    }
+}
