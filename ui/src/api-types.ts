@@ -1,0 +1,180 @@
+// TypeScript mirror of the Rust <-> UI contract (src-tauri commands and events).
+// Field names are snake_case exactly as serialized by serde on the Rust side.
+
+/** How every failing command rejects. `key` is a config key path ("sync.interval") for field errors. */
+export interface CommandError {
+  key: string | null;
+  message: string;
+}
+
+export interface DiskSample {
+  mount: string;
+  device: string;
+  fs: string;
+  total_bytes: number;
+  available_bytes: number;
+  read_bps: number;
+  write_bps: number;
+}
+
+export interface NetworkSample {
+  name: string;
+  rx_bps: number;
+  tx_bps: number;
+  rx_bytes_total: number;
+  tx_bytes_total: number;
+}
+
+export interface Temperature {
+  label: string;
+  celsius: number;
+}
+
+export interface MetricSample {
+  /** µs since epoch, UTC */
+  ts_us: number;
+  cpu_total_pct: number;
+  cpu_core_pct: number[];
+  load_1: number;
+  load_5: number;
+  load_15: number;
+  mem_total_bytes: number;
+  mem_used_bytes: number;
+  mem_available_bytes: number;
+  swap_total_bytes: number;
+  swap_used_bytes: number;
+  disks: DiskSample[];
+  disk_read_bps: number;
+  disk_write_bps: number;
+  networks: NetworkSample[];
+  net_rx_bps: number;
+  net_tx_bps: number;
+  temperatures: Temperature[];
+  process_count: number;
+  uptime_s: number;
+}
+
+export interface SyncRun {
+  started_us: number;
+  finished_us: number;
+  rows: number;
+  files: number;
+  bytes: number;
+  snapshot_id: number | null;
+  error: string | null;
+}
+
+export interface SyncReport {
+  batches: number;
+  rows: number;
+  files: number;
+  bytes: number;
+  already_committed: number;
+  snapshot_id: number | null;
+  metadata_location: string | null;
+  landed: string[];
+  duration_ms: number;
+}
+
+export interface Overview {
+  host_name: string;
+  host_id: string;
+  /** one-line description of where data lands */
+  lakehouse: string;
+  /** e.g. "bronze.pc_metrics" */
+  table: string;
+  paused: boolean;
+  sampling_interval_ms: number;
+  sync_interval_ms: number;
+  /** last 5 minutes from the buffer, oldest first (may be empty) */
+  recent: MetricSample[];
+}
+
+export interface SyncStatus {
+  pending: number;
+  max_pending: number;
+  oldest_pending_us: number | null;
+  newest_sample_us: number | null;
+  dropped_total: number;
+  last_success: SyncRun | null;
+  /** newest first, up to 20 */
+  recent_runs: SyncRun[];
+  syncing: boolean;
+  consecutive_failures: number;
+  next_sync_us: number | null;
+  last_error: string | null;
+}
+
+export type UiEvent =
+  | { kind: 'sample'; seq: number; sample: MetricSample }
+  | { kind: 'sync_started' }
+  | { kind: 'sync_progress'; rows_done: number; rows_total: number }
+  | { kind: 'sync_finished'; report: SyncReport }
+  | { kind: 'sync_failed'; message: string; consecutive_failures: number; retry_in_s: number }
+  | { kind: 'samples_dropped'; count: number }
+  | { kind: 'buffer_error'; message: string }
+  | { kind: 'paused'; paused: boolean }
+  | { kind: 'settings_applied' };
+
+export interface MetricInfo {
+  name: string;
+  unit: string;
+  help: string;
+}
+
+export interface Point {
+  ts_us: number;
+  mean: number;
+  min: number;
+  max: number;
+}
+
+export interface Series {
+  metric: string;
+  unit: string;
+  from_us: number;
+  to_us: number;
+  bucket_us: number;
+  resolution: 'raw' | 'minute';
+  points: Point[];
+}
+
+export interface SettingsForm {
+  sampling_interval: string;
+  sync_interval: string;
+  storage_kind: 'local' | 's3';
+  /** local only; "" = default folder */
+  storage_root: string;
+  endpoint: string;
+  region: string;
+  bucket: string;
+  path_style: boolean;
+  allow_http: boolean;
+  /** get_settings always returns ""; on save "" means keep the stored value */
+  access_key_id: string;
+  secret_access_key: string;
+  access_key_set: boolean;
+  secret_key_set: boolean;
+  catalog_kind: 'sql' | 'rest';
+  catalog_uri: string;
+  warehouse: string;
+  catalog_token: string;
+  token_set: boolean;
+  notify_sync_failures: boolean;
+  /** null = off */
+  cpu_alert_pct: number | null;
+  cpu_alert_for: string;
+  launch_at_login: boolean;
+  /** read-only */
+  config_path: string;
+}
+
+export interface ConnectionCheck {
+  ok: boolean;
+  message: string;
+}
+
+export interface ConnectionReport {
+  storage: ConnectionCheck;
+  catalog: ConnectionCheck;
+}
