@@ -201,15 +201,16 @@ pub async fn run_controlled(
             _ = &mut shutdown => break,
             r = syncer.sync() => r,
         };
-        for reply in waiting.drain(..) {
-            let _ = reply.send(match &outcome {
-                Ok(r) => Ok(r.clone()),
-                Err(e) => Err(Error::Relayed {
-                    message: e.to_string(),
-                    retryable: e.is_retryable(),
-                }),
-            });
-        }
+        // Callers of "sync now" hear after the event listeners do, so a window that
+        // refreshes on the answer sees the event's effects.
+        let answer = |outcome: &Result<SyncReport>| match outcome {
+            Ok(r) => Ok(r.clone()),
+            Err(e) => Err(Error::Relayed {
+                message: e.to_string(),
+                retryable: e.is_retryable(),
+            }),
+        };
+        let replies: Vec<_> = waiting.drain(..).map(|w| (w, answer(&outcome))).collect();
         match outcome {
             Ok(r) => {
                 failures = 0;
@@ -240,6 +241,9 @@ pub async fn run_controlled(
                 });
                 next_sync = tokio::time::Instant::now() + wait;
             }
+        }
+        for (reply, answer) in replies {
+            let _ = reply.send(answer);
         }
     }
 
