@@ -45,3 +45,29 @@ ensure_pyiceberg() {
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "pyiceberg[pyarrow,sql-sqlite]==0.12.*"
 }
+
+# What the tray app (src-tauri/) needs to build and run: WebKitGTK, the tray library,
+# and Mesa (WebKit aborts without an EGL display: "Could not create surfaceless EGL display").
+APP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+              libssl-dev pkg-config build-essential libgl1-mesa-dri)
+# And to run it headless in tests: a virtual X server, a session bus, the WebDriver.
+HEADLESS_PACKAGES=(xvfb xauth dbus dbus-x11 webkit2gtk-driver libglib2.0-bin imagemagick)
+
+# Node.js for the UI build (Vite 8 needs 20.19 or newer).
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1; then
+        ensure_packages nodejs npm
+    fi
+    if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
+        echo "error: Node.js $(node --version) is too old for the UI build; install Node 20.19+ (https://nodejs.org) and run this again" >&2
+        return 1
+    fi
+}
+
+# Installs the UI's npm packages (from the lockfile) and builds ui/dist, which the tray
+# app embeds at compile time.
+build_ui() {
+    ensure_node
+    echo "==> UI: npm ci && npm run build"
+    (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+}

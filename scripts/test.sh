@@ -8,7 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_packages build-essential ca-certificates curl pkg-config python3 python3-venv
+ensure_packages "${APP_PACKAGES[@]}" "${HEADLESS_PACKAGES[@]}"
 ensure_rust
+build_ui
+echo "==> UI unit tests (vitest)"
+(cd ui && npm test --silent)
 venv="$PWD/.cache/pyiceberg-venv"
 ensure_pyiceberg "$venv"
 
@@ -41,3 +45,6 @@ export AWS_ACCESS_KEY_ID="$PCMETRICS_TEST_S3_KEY_ID" AWS_SECRET_ACCESS_KEY="$PCM
 metadata="$("$bin" --data-dir "$s3data" --config "$s3data/stack.toml" status --json | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["metadata_location"])')"
 "$venv/bin/python" scripts/verify_table.py --data-dir "$s3data" --metadata "$metadata" --expect 20000
 echo "independent-reader: 2 passed, 0 failed"
+
+echo "==> tray app end to end: a real window under Xvfb (tauri-driver + WebKitWebDriver)"
+scripts/e2e.sh
