@@ -114,7 +114,9 @@ export type UiEvent =
   | { kind: 'samples_dropped'; count: number }
   | { kind: 'buffer_error'; message: string }
   | { kind: 'paused'; paused: boolean }
-  | { kind: 'settings_applied' };
+  | { kind: 'settings_applied' }
+  /** The pipeline stopped on its own (e.g. another pcmetrics process samples this data dir). */
+  | { kind: 'app_error'; message: string };
 
 export interface MetricInfo {
   name: string;

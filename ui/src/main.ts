@@ -48,6 +48,10 @@ function onEvent(e: UiEvent): void {
     case 'buffer_error':
       showError(e.message, 'Buffer');
       break;
+    case 'app_error':
+      showError(e.message, 'Not sampling');
+      void refreshStatus();
+      break;
     case 'paused':
       setPaused(e.paused);
       break;
