@@ -241,8 +241,16 @@ impl ConfigFile {
         let mut file = self.read()?;
         form.apply_to(&mut file);
         let toml = to_file_toml(&file);
-        let effective = Config::from_toml_with_env(&self.path.display().to_string(), &toml, env)?;
-        let settings = effective.validate(data_dir)?;
+        let origin = self.path.display().to_string();
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        // The file must be valid on its own: an environment override (say
+        // PCMETRICS_SYNC__INTERVAL) would otherwise hide a bad value written to it until
+        // the next start without that variable. Credentials may live only in the
+        // environment, so those variables stay.
+        let credentials_only = env.iter().filter(|(k, _)| is_credential_var(k)).cloned();
+        Config::from_toml_with_env(&origin, &toml, credentials_only)?.validate(data_dir)?;
+        // What runs: the file with every override.
+        let settings = Config::from_toml_with_env(&origin, &toml, env)?.validate(data_dir)?;
         Ok((toml, settings))
     }
 
@@ -268,6 +276,19 @@ impl ConfigFile {
         }
         std::fs::rename(&tmp, &self.path)
     }
+}
+
+/// Environment variables that may carry credentials (and AWS endpoint/region defaults,
+/// which only fill what the file leaves unset).
+fn is_credential_var(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    n.starts_with("AWS_")
+        || [
+            "PCMETRICS_STORAGE__ACCESS_KEY_ID",
+            "PCMETRICS_STORAGE__SECRET_ACCESS_KEY",
+            "PCMETRICS_CATALOG__TOKEN",
+        ]
+        .contains(&n.as_str())
 }
 
 /// The config key an error is about, for pointing at the form field.
@@ -407,6 +428,31 @@ token = "T"
         for gone in ["AK", "SK", "catalog.example", "\"T\""] {
             assert!(!toml.contains(gone), "{gone} left in {toml}");
         }
+    }
+
+    #[test]
+    fn an_environment_override_does_not_hide_a_bad_value_written_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let env = || [("PCMETRICS_SYNC__INTERVAL".to_owned(), "1h".to_owned())];
+        let mut form = SettingsForm::from_config(&file.load(env()).unwrap(), &file.path, false);
+        assert_eq!(form.sync_interval, "1h");
+        form.sync_interval = "soon".into();
+        let e = file.prepare(&form, env(), Some(dir.path())).unwrap_err();
+        assert_eq!(error_key(&e).as_deref(), Some("sync.interval"), "{e}");
+        // Credentials from the environment still count.
+        form.sync_interval = "5m".into();
+        form.storage_kind = StorageKind::S3;
+        form.bucket = "warehouse".into();
+        let creds = [
+            ("AWS_ACCESS_KEY_ID".to_owned(), "AK".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "SK".to_owned()),
+        ];
+        let (toml, _) = file.prepare(&form, creds, Some(dir.path())).unwrap();
+        assert!(
+            !toml.contains("SK"),
+            "environment secrets are not copied into the file"
+        );
     }
 
     #[test]
