@@ -213,7 +213,7 @@ pub fn query(
             Resolution::Minute,
             format!(
                 "SELECT (minute * 60000000 - ?1) / ?3 AS b, sum({c}_sum) / sum({c}_n), min({c}_min), max({c}_max)
-                 FROM rollup_1m WHERE minute >= ?1 / 60000000 AND minute < ?2 / 60000000 AND {c}_n > 0
+                 FROM rollup_1m WHERE minute >= ?1 / 60000000 AND minute * 60000000 < ?2 AND {c}_n > 0
                  GROUP BY b ORDER BY b"
             ),
         )
@@ -306,6 +306,21 @@ mod tests {
             assert_eq!(p.max, vals.iter().cloned().fold(f64::MIN, f64::max));
             assert_eq!(p.ts_us, T0 + k as i64 * 30_000_000);
         }
+    }
+
+    #[test]
+    fn a_long_range_ending_now_includes_the_current_minute() {
+        // 30 samples in the minute that starts at T0; "now" is 30 s into it.
+        let (_d, mut b, s) = buffer_with(30);
+        let now = T0 + 30_000_000;
+        let cpu = metric("cpu").unwrap();
+        let month = b
+            .history(cpu, now - 30 * 86_400_000_000, now, 1000)
+            .unwrap();
+        assert_eq!(month.resolution, Resolution::Minute);
+        assert_eq!(month.points.len(), 1, "{month:?}");
+        let mean = s.iter().map(|x| x.cpu_total_pct as f64).sum::<f64>() / 30.0;
+        assert!((month.points[0].mean - mean).abs() < 1e-4);
     }
 
     #[test]
