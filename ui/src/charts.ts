@@ -58,7 +58,9 @@ function buildOptions(spec: ChartSpec, width: number): uPlot.Options {
   const bands: uPlot.Band[] = [];
   for (const l of spec.lines) {
     const value = (_u: uPlot, v: number | null) => (v === null || v === undefined ? '—' : l.fmt(v));
-    series.push({ label: l.label, stroke: l.color, width: 1.5, value, points: { show: false } });
+    // Points only when there are too few to draw a line (a lone bucket would be invisible).
+    const points = { show: (u: uPlot) => u.data[0].length < 3 };
+    series.push({ label: l.label, stroke: l.color, width: 1.5, value, points });
     if (l.band) {
       const edge = { stroke: withAlpha(l.color, 0.25), width: 0.5, value, class: 'band-edge', points: { show: false } };
       series.push({ ...edge, label: `${l.label} max` }, { ...edge, label: `${l.label} min` });
@@ -134,10 +136,16 @@ export class TimeChart {
     return this.spec.lines.length;
   }
 
-  /** x in seconds; one column per uPlot series (band lines take three: mean, max, min). */
-  setData(x: number[], columns: Column[]): void {
+  /** x in seconds; one column per uPlot series (band lines take three: mean, max, min).
+   *  `xRange` (seconds) pins the x axis to the queried window instead of the data's extent. */
+  setData(x: number[], columns: Column[], xRange?: [number, number]): void {
     this.data = [x, ...columns] as uPlot.AlignedData;
     this.plot?.setData(this.data);
+    if (xRange) {
+      this.plot?.setScale('x', { min: xRange[0], max: xRange[1] });
+      this.el.dataset.xMin = String(xRange[0]);
+      this.el.dataset.xMax = String(xRange[1]);
+    }
     this.el.dataset.points = String(x.length);
   }
 

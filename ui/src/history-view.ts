@@ -94,12 +94,12 @@ export class HistoryView {
     }
     const elapsed = performance.now() - t0;
     if (mySeq !== this.seq) return; // a newer range was clicked meanwhile
-    this.render(list);
+    this.render(list, [q.fromUs / 1e6, q.toUs / 1e6]);
     info.textContent = historyInfo(rangeLabel(range), list, elapsed);
     $('#history-empty').hidden = pointCount(list) > 0;
   }
 
-  private render(list: Series[]): void {
+  private render(list: Series[], xRange: [number, number]): void {
     const charts = this.ensureCharts();
     const cols: HistoryColumns = seriesToColumns(list);
     for (const c of CHARTS) {
@@ -110,7 +110,7 @@ export class HistoryView {
         const blank = () => new Array<number | null>(cols.x.length).fill(null);
         columns.push(band?.mean ?? blank(), band?.max ?? blank(), band?.min ?? blank());
       }
-      chart.setData(cols.x, columns);
+      chart.setData(cols.x, columns, xRange);
       const s = list.find((x) => x.metric === c.metrics[0]);
       chart.el.dataset.resolution = s?.resolution ?? '';
     }
