@@ -13,6 +13,24 @@ use tauri::ipc::Channel;
 
 type App<'a> = State<'a, Arc<AppService>>;
 
+/// Every command, for `Builder::invoke_handler`. Keep in step with `COMMANDS` in
+/// build.rs, which generates the permissions the capability grants.
+pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static
+{
+    tauri::generate_handler![
+        get_overview,
+        subscribe,
+        sync_status,
+        sync_now,
+        set_paused,
+        history_metrics,
+        history,
+        get_settings,
+        save_settings,
+        test_connection,
+    ]
+}
+
 #[tauri::command]
 pub async fn get_overview(app: App<'_>) -> Result<Overview, AppError> {
     app.overview().await

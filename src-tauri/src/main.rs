@@ -7,6 +7,8 @@
 
 mod commands;
 mod notify;
+#[cfg(test)]
+mod tests;
 mod tray;
 
 use std::path::PathBuf;
@@ -78,18 +80,7 @@ fn main() -> ExitCode {
             show_dashboard(app)
         }))
         .manage(service.clone())
-        .invoke_handler(tauri::generate_handler![
-            commands::get_overview,
-            commands::subscribe,
-            commands::sync_status,
-            commands::sync_now,
-            commands::set_paused,
-            commands::history_metrics,
-            commands::history,
-            commands::get_settings,
-            commands::save_settings,
-            commands::test_connection,
-        ])
+        .invoke_handler(commands::handler())
         .setup(move |app| {
             tray::create(app.handle(), service.clone())?;
             if !args.minimized {
