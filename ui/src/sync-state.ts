@@ -52,6 +52,18 @@ function startSyncing(s: SyncUiState, from: 'user' | 'event' | 'status'): SyncUi
   return { ...s, phase: 'syncing', syncingFrom, rowsDone: null, rowsTotal: null, retryInS: null };
 }
 
+/** The run is over with an error: `text` is what the panel shows. */
+function failed(s: SyncUiState, text: string): SyncUiState {
+  return {
+    ...s,
+    phase: 'error',
+    syncingFrom: null,
+    rowsDone: null,
+    rowsTotal: null,
+    result: { text, cls: 'error' },
+  };
+}
+
 export function syncReducer(s: SyncUiState, a: SyncAction): SyncUiState {
   switch (a.kind) {
     case 'requested':
@@ -81,24 +93,12 @@ export function syncReducer(s: SyncUiState, a: SyncAction): SyncUiState {
       };
     case 'sync_failed':
       return {
-        ...s,
-        phase: 'error',
-        syncingFrom: null,
-        rowsDone: null,
-        rowsTotal: null,
-        result: { text: a.message, cls: 'error' },
+        ...failed(s, a.message),
         consecutiveFailures: a.consecutive_failures,
         retryInS: a.retry_in_s,
       };
     case 'command_failed':
-      return {
-        ...s,
-        phase: 'error',
-        syncingFrom: null,
-        rowsDone: null,
-        rowsTotal: null,
-        result: { text: a.error.message, cls: 'error' },
-      };
+      return failed(s, a.error.message);
     case 'status': {
       const st = a.status;
       let next: SyncUiState = { ...s, consecutiveFailures: st.consecutive_failures };
