@@ -41,16 +41,20 @@ def app_pid(root, data_dir):
 
 
 def memory_kib(pid):
-    rss = pss = 0
+    """(RSS, PSS, anonymous) in KiB: anonymous is the process's own heap and stacks, the
+    rest of RSS is mapped files (libraries: WebKit, GTK, Mesa's software renderer)."""
+    rss = pss = anon = 0
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Rss:"):
                 rss = int(line.split()[1])
             elif line.startswith("Pss:"):
                 pss = int(line.split()[1])
+            elif line.startswith("Anonymous:"):
+                anon = int(line.split()[1])
     except OSError:
         pass
-    return rss, pss
+    return rss, pss, anon
 
 
 def tree(pid):
@@ -87,12 +91,13 @@ def measure(minimized, seconds, warmup):
         procs = tree(pid)
         ticks0 = sum(own_ticks(p) for p in procs if Path(f"/proc/{p}").exists())
         t0 = time.monotonic()
-        rss_samples, pss_samples = [], []
+        rss_samples, pss_samples, anon_samples = [], [], []
         while time.monotonic() - t0 < seconds:
             time.sleep(1)
             mem = [memory_kib(p) for p in tree(pid)]
-            rss_samples.append(sum(r for r, _ in mem))
-            pss_samples.append(sum(p for _, p in mem))
+            rss_samples.append(sum(m[0] for m in mem))
+            pss_samples.append(sum(m[1] for m in mem))
+            anon_samples.append(sum(m[2] for m in mem))
         procs = tree(pid)
         ticks1 = sum(own_ticks(p) for p in procs if Path(f"/proc/{p}").exists())
         elapsed = time.monotonic() - t0
@@ -105,6 +110,7 @@ def measure(minimized, seconds, warmup):
             "cpu_s_per_min": 60 * cpu_s / elapsed,
             "rss_mb": sum(rss_samples) / len(rss_samples) / 1024,
             "pss_mb": sum(pss_samples) / len(pss_samples) / 1024,
+            "anon_mb": sum(anon_samples) / len(anon_samples) / 1024,
             "app_rss_mb": memory_kib(pid)[0] / 1024,
         }
     finally:
@@ -126,11 +132,12 @@ def main():
     rows = [measure(False, args.seconds, args.warmup), measure(True, args.seconds, args.warmup)]
     print(f"\ntray app, sampling every 1 s, {args.seconds} s after {args.warmup} s warm-up "
           "(Xvfb, software rendering)\n")
-    print("| window | % of a core | CPU s/min | RSS (sum) | PSS (sum) | app process RSS | processes |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| window | % of a core | CPU s/min | RSS (sum) | PSS (sum) | anonymous (sum) | app process RSS | processes |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['window']} | {r['cpu_pct']:.2f} | {r['cpu_s_per_min']:.2f} | "
-              f"{r['rss_mb']:.1f} MB | {r['pss_mb']:.1f} MB | {r['app_rss_mb']:.1f} MB | "
+              f"{r['rss_mb']:.1f} MB | {r['pss_mb']:.1f} MB | {r['anon_mb']:.1f} MB | "
+              f"{r['app_rss_mb']:.1f} MB | "
               f"{r['processes']} |")
 
 
