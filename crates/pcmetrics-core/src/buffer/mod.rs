@@ -306,8 +306,9 @@ impl SqliteBuffer {
             let mut last_seq = 0;
             {
                 let mut stmt = tx.prepare_cached(codec::INSERT_SQL)?;
+                let mut detail = Vec::with_capacity(512);
                 for s in samples {
-                    last_seq = codec::insert(&mut stmt, s)?;
+                    last_seq = codec::insert(&mut stmt, s, &mut detail)?;
                     if first_seq == 0 {
                         first_seq = last_seq;
                     }
@@ -643,6 +644,94 @@ mod tests {
         for ((_, got), want) in back.iter().zip(&input) {
             assert_eq!(got, want);
         }
+    }
+
+    /// Inserts `s` as the JSON-only codec did (detail as TEXT), with raw SQL.
+    fn insert_legacy_row(conn: &Connection, s: &MetricSample) {
+        conn.execute(
+            "INSERT INTO samples (ts_us, cpu, load1, load5, load15, mem_total, mem_used, \
+             mem_available, swap_total, swap_used, disk_read, disk_write, net_rx, net_tx, \
+             temp_max, procs, uptime, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            params![
+                s.ts_us,
+                s.cpu_total_pct,
+                s.load_1,
+                s.load_5,
+                s.load_15,
+                s.mem_total_bytes as i64,
+                s.mem_used_bytes as i64,
+                s.mem_available_bytes as i64,
+                s.swap_total_bytes as i64,
+                s.swap_used_bytes as i64,
+                s.disk_read_bps,
+                s.disk_write_bps,
+                s.net_rx_bps,
+                s.net_tx_bps,
+                s.max_temperature(),
+                s.process_count,
+                s.uptime_s as i64,
+                codec::tests::legacy_json(s),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn rows_written_as_json_are_still_read() {
+        // A buffer from before the BLOB layout: 30 JSON rows (some with arbitrary doubles),
+        // then this version appends 20 more. Both kinds read back exactly, in one range.
+        let dir = tempfile::tempdir().unwrap();
+        let mut input = samples(50);
+        for (i, s) in input.iter_mut().enumerate().step_by(3) {
+            s.disks[0].read_bps = 14533.157626627619 * i as f64;
+            s.networks[1].tx_bps = 0.1 + i as f64 / 7.0;
+            s.cpu_core_pct[2] = 1.0 / (i as f32 + 3.0);
+        }
+        {
+            let b = open(&dir, 1_000_000);
+            for s in &input[..30] {
+                insert_legacy_row(&b.conn, s);
+            }
+        }
+        let mut b = open(&dir, 1_000_000);
+        assert_eq!(b.append(&input[30..]).unwrap().first_seq, 31);
+        let kinds: Vec<(String, i64)> = b
+            .conn
+            .prepare("SELECT typeof(detail), count(*) FROM samples GROUP BY 1 ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(kinds, [("blob".to_owned(), 20), ("text".to_owned(), 30)]);
+
+        let back = b.read_range(1, 50).unwrap();
+        assert_eq!(back.len(), 50);
+        for ((seq, got), (i, want)) in back.iter().zip(input.iter().enumerate()) {
+            assert_eq!(*seq, i as i64 + 1);
+            assert_eq!(got, want, "seq {seq}");
+        }
+        let batch = b.open_batch(40).unwrap().unwrap();
+        assert_eq!((batch.first_seq, batch.last_seq), (1, 40));
+        assert_eq!(batch.rows[..], back[..40]);
+    }
+
+    #[test]
+    fn undecodable_detail_names_the_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        b.append(&samples(3)).unwrap();
+        b.conn
+            .execute("UPDATE samples SET detail = x'0105' WHERE seq = 2", [])
+            .unwrap();
+        let err = b.read_range(1, 3).unwrap_err();
+        assert!(matches!(err, BufferError::Decode { seq: 2, .. }), "{err}");
+        b.conn
+            .execute("UPDATE samples SET detail = '[[1.0]' WHERE seq = 2", [])
+            .unwrap();
+        let err = b.read_range(1, 3).unwrap_err();
+        assert!(matches!(err, BufferError::Decode { seq: 2, .. }), "{err}");
     }
 
     #[test]
