@@ -35,15 +35,35 @@
 //! Both layouts store non-finite floats as 0 and clamp byte counts to `i64::MAX` (the
 //! table's integers are signed 64-bit), like the scalar columns.
 
+use std::sync::LazyLock;
+
 use rusqlite::types::ValueRef;
-use rusqlite::{CachedStatement, Row, params};
+use rusqlite::{CachedStatement, Row};
 
 use crate::sample::{DiskSample, MetricSample, NetworkSample, TemperatureSample};
 
-pub const INSERT_SQL: &str = "INSERT INTO samples (ts_us, cpu, load1, load5, load15, \
-    mem_total, mem_used, mem_available, swap_total, swap_used, disk_read, disk_write, \
-    net_rx, net_tx, temp_max, procs, uptime, detail) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+/// Columns bound per sample, in the order of [`bind`].
+const COLUMNS: &str = "ts_us, cpu, load1, load5, load15, mem_total, mem_used, mem_available, \
+    swap_total, swap_used, disk_read, disk_write, net_rx, net_tx, temp_max, procs, uptime, detail";
+const PARAMS_PER_ROW: usize = 18;
+
+/// Samples per multi-row INSERT. One statement per sample pays the statement's fixed cost
+/// (cursors, the AUTOINCREMENT read and write of `sqlite_sequence`) for every row.
+pub const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO samples (...) VALUES (?, ...), ...` for `rows` samples.
+fn insert_sql(rows: usize) -> String {
+    let row = format!("({})", vec!["?"; PARAMS_PER_ROW].join(", "));
+    format!(
+        "INSERT INTO samples ({COLUMNS}) VALUES {}",
+        vec![row; rows].join(", ")
+    )
+}
+
+/// Inserts [`ROWS_PER_INSERT`] samples per execution (see [`insert`]).
+pub static INSERT_MANY_SQL: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_INSERT));
+/// Inserts one sample per execution (see [`insert`]).
+pub static INSERT_ONE_SQL: LazyLock<String> = LazyLock::new(|| insert_sql(1));
 
 pub const SELECT_RANGE_SQL: &str = "SELECT seq, ts_us, cpu, load1, load5, load15, \
     mem_total, mem_used, mem_available, swap_total, swap_used, disk_read, disk_write, \
@@ -282,34 +302,49 @@ fn decode_detail(v: ValueRef<'_>) -> Result<Detail, String> {
     }
 }
 
-/// Inserts one sample, returns its seq. `buf` is scratch space for `detail`, reused
-/// across calls.
+/// Inserts `rows` with `stmt`, a prepared [`INSERT_MANY_SQL`] or [`INSERT_ONE_SQL`] for
+/// as many rows. Their seqs are consecutive and end at the connection's
+/// `last_insert_rowid`. `buf` is scratch space for `detail`, reused across calls.
 pub fn insert(
     stmt: &mut CachedStatement<'_>,
+    rows: &[MetricSample],
+    buf: &mut Vec<u8>,
+) -> rusqlite::Result<()> {
+    for (i, s) in rows.iter().enumerate() {
+        bind(stmt, i, s, buf)?;
+    }
+    stmt.raw_execute()?;
+    Ok(())
+}
+
+/// Binds sample `s` as row `row` (0-based) of an insert statement. SQLite copies a bound
+/// BLOB, so `buf` can be reused for the next row.
+fn bind(
+    stmt: &mut CachedStatement<'_>,
+    row: usize,
     s: &MetricSample,
     buf: &mut Vec<u8>,
-) -> rusqlite::Result<i64> {
+) -> rusqlite::Result<()> {
+    let p = row * PARAMS_PER_ROW;
     encode_detail(s, buf);
-    stmt.insert(params![
-        s.ts_us,
-        finite32(s.cpu_total_pct),
-        finite64(s.load_1),
-        finite64(s.load_5),
-        finite64(s.load_15),
-        int(s.mem_total_bytes),
-        int(s.mem_used_bytes),
-        int(s.mem_available_bytes),
-        int(s.swap_total_bytes),
-        int(s.swap_used_bytes),
-        finite64(s.disk_read_bps),
-        finite64(s.disk_write_bps),
-        finite64(s.net_rx_bps),
-        finite64(s.net_tx_bps),
-        s.max_temperature().map(finite32),
-        s.process_count,
-        int(s.uptime_s),
-        &buf[..],
-    ])
+    stmt.raw_bind_parameter(p + 1, s.ts_us)?;
+    stmt.raw_bind_parameter(p + 2, finite32(s.cpu_total_pct))?;
+    stmt.raw_bind_parameter(p + 3, finite64(s.load_1))?;
+    stmt.raw_bind_parameter(p + 4, finite64(s.load_5))?;
+    stmt.raw_bind_parameter(p + 5, finite64(s.load_15))?;
+    stmt.raw_bind_parameter(p + 6, int(s.mem_total_bytes))?;
+    stmt.raw_bind_parameter(p + 7, int(s.mem_used_bytes))?;
+    stmt.raw_bind_parameter(p + 8, int(s.mem_available_bytes))?;
+    stmt.raw_bind_parameter(p + 9, int(s.swap_total_bytes))?;
+    stmt.raw_bind_parameter(p + 10, int(s.swap_used_bytes))?;
+    stmt.raw_bind_parameter(p + 11, finite64(s.disk_read_bps))?;
+    stmt.raw_bind_parameter(p + 12, finite64(s.disk_write_bps))?;
+    stmt.raw_bind_parameter(p + 13, finite64(s.net_rx_bps))?;
+    stmt.raw_bind_parameter(p + 14, finite64(s.net_tx_bps))?;
+    stmt.raw_bind_parameter(p + 15, s.max_temperature().map(finite32))?;
+    stmt.raw_bind_parameter(p + 16, s.process_count)?;
+    stmt.raw_bind_parameter(p + 17, int(s.uptime_s))?;
+    stmt.raw_bind_parameter(p + 18, &buf[..])
 }
 
 /// Reads a row of [`SELECT_RANGE_SQL`]. The inner error is a decode failure of `detail`.

@@ -302,18 +302,28 @@ impl SqliteBuffer {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
         let run = || -> rusqlite::Result<Appended> {
-            let mut first_seq = 0;
-            let mut last_seq = 0;
-            {
-                let mut stmt = tx.prepare_cached(codec::INSERT_SQL)?;
-                let mut detail = Vec::with_capacity(512);
-                for s in samples {
-                    last_seq = codec::insert(&mut stmt, s, &mut detail)?;
-                    if first_seq == 0 {
-                        first_seq = last_seq;
-                    }
+            // Multi-row INSERTs of ROWS_PER_INSERT samples, the rest one by one. We hold
+            // the write lock, so the seqs of the whole append are consecutive.
+            let mut detail = Vec::with_capacity(512);
+            let k = codec::ROWS_PER_INSERT;
+            let (many, rest) = samples.split_at(samples.len() / k * k);
+            let mut first_seq = None;
+            for (sql, per_insert, part) in [
+                (&*codec::INSERT_MANY_SQL, k, many),
+                (&*codec::INSERT_ONE_SQL, 1, rest),
+            ] {
+                if part.is_empty() {
+                    continue;
+                }
+                let mut stmt = tx.prepare_cached(sql)?;
+                for rows in part.chunks(per_insert) {
+                    codec::insert(&mut stmt, rows, &mut detail)?;
+                    first_seq.get_or_insert(tx.last_insert_rowid() - rows.len() as i64 + 1);
                 }
             }
+            let last_seq = tx.last_insert_rowid();
+            let first_seq = first_seq.expect("samples is not empty");
+            debug_assert_eq!(last_seq - first_seq + 1, samples.len() as i64);
             let floor = Self::floor(&tx)?;
             let excess = (last_seq - floor) - max_pending;
             let mut dropped = 0;
@@ -644,6 +654,58 @@ mod tests {
         for ((_, got), want) in back.iter().zip(&input) {
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn seqs_are_dense_whatever_the_batch_size() {
+        // Sizes around the multi-row INSERT's row count, so both statements and the
+        // switch between them are exercised.
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        let k = codec::ROWS_PER_INSERT;
+        let mut src = SyntheticSource::new(1_700_000_000_000_000, 1_000_000);
+        let mut all = Vec::new();
+        for n in [1, k - 1, k, k + 1, 2 * k, 3 * k + 5, 7] {
+            let chunk: Vec<_> = src.by_ref().take(n).collect();
+            let a = b.append(&chunk).unwrap();
+            let first = all.len() as i64 + 1;
+            assert_eq!(
+                (a.first_seq, a.last_seq),
+                (first, first + n as i64 - 1),
+                "n={n}"
+            );
+            all.extend(chunk);
+        }
+        let back = b.read_range(1, all.len() as i64).unwrap();
+        assert_eq!(back.len(), all.len());
+        for ((seq, got), (i, want)) in back.iter().zip(all.iter().enumerate()) {
+            assert_eq!((*seq, got), (i as i64 + 1, want));
+        }
+    }
+
+    #[test]
+    fn a_failed_append_leaves_nothing_behind() {
+        // A row that fails in the middle of a multi-row INSERT: the whole append is
+        // rolled back (the rows before it in the same statement and in earlier ones).
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        let input = samples(200);
+        b.append(&input[..10]).unwrap();
+        let bad_ts = input[10 + codec::ROWS_PER_INSERT + 3].ts_us;
+        b.conn
+            .execute_batch(&format!(
+                "CREATE TRIGGER boom BEFORE INSERT ON samples WHEN NEW.ts_us = {bad_ts} \
+                 BEGIN SELECT RAISE(FAIL, 'boom'); END"
+            ))
+            .unwrap();
+        let err = b.append(&input[10..]).unwrap_err();
+        assert!(err.to_string().contains("boom"), "{err}");
+        let st = b.status().unwrap();
+        assert_eq!((st.last_seq, st.samples_kept), (10, 10));
+        b.conn.execute_batch("DROP TRIGGER boom").unwrap();
+        let a = b.append(&input[10..]).unwrap();
+        assert_eq!((a.first_seq, a.last_seq), (11, 200));
+        assert_eq!(b.read_range(1, 200).unwrap().len(), 200);
     }
 
     /// Inserts `s` as the JSON-only codec did (detail as TEXT), with raw SQL.
