@@ -51,11 +51,16 @@ const PARAMS_PER_ROW: usize = 18;
 /// (cursors, the AUTOINCREMENT read and write of `sqlite_sequence`) for every row.
 pub const ROWS_PER_INSERT: usize = 32;
 
-/// `INSERT INTO samples (...) VALUES (?, ...), ...` for `rows` samples.
+/// `INSERT OR FAIL INTO samples (...) VALUES (?, ...), ...` for `rows` samples.
+///
+/// `OR FAIL` instead of the default `ABORT`: on an error, ABORT first undoes the rows this
+/// statement already inserted, which needs a statement journal (the pages the statement
+/// changes, as they were before it); FAIL leaves them. Either way the error fails the
+/// append, whose transaction then rolls back as a whole, so nothing of it stays.
 fn insert_sql(rows: usize) -> String {
     let row = format!("({})", vec!["?"; PARAMS_PER_ROW].join(", "));
     format!(
-        "INSERT INTO samples ({COLUMNS}) VALUES {}",
+        "INSERT OR FAIL INTO samples ({COLUMNS}) VALUES {}",
         vec![row; rows].join(", ")
     )
 }
