@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.catalog.rest import RestCatalog
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from verify_table import detail as decode_detail  # noqa: E402  (the buffer's detail, BLOB or JSON)
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import StaticTable
 
@@ -87,12 +89,12 @@ def read_rows(db, lo, hi, limit):
 
 def build(rows, host_id, hostname, schema):
     """Buffer rows -> pyarrow Table with the Iceberg schema (as scripts/verify_table.py maps
-    them: scalar columns as they are, the JSON `detail` is [cores, disks, networks, temps])."""
+    them: scalar columns as they are, `detail` decodes to [cores, disks, networks, temps])."""
     n = len(rows)
     (seq, ts, cpu, l1, l5, l15, mt, mu, ma, st, su, dr, dw, nr, nt, procs, up, detail) = zip(*rows)
     cores, disks, nets, temps = [], [], [], []
     for d in detail:
-        c, dk, nw, tp = json.loads(d)
+        c, dk, nw, tp = decode_detail(d)
         cores.append(c)
         disks.append([tuple(x) for x in dk])
         nets.append([tuple(x) for x in nw])

@@ -24,9 +24,53 @@ from pyiceberg.table import StaticTable
 
 
 def f32(x):
-    """The float32 nearest to x, as a Python float (the buffer's JSON keeps float32 values
-    in their shortest decimal form)."""
+    """The float32 nearest to x, as a Python float (the buffer's JSON layout keeps float32
+    values in their shortest decimal form; for the BLOB layout this is the identity)."""
     return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def detail_blob(b):
+    """The BLOB layout of `detail` (tag 1; see crates/pcmetrics-core/src/buffer/codec.rs):
+    [cores, disks, networks, temps] as the JSON layout has them, floats widened to double."""
+    pos = 1
+    if b[0] != 1:
+        raise ValueError(f"detail: unknown layout tag {b[0]}")
+
+    def uint():
+        nonlocal pos
+        x = shift = 0
+        while True:
+            byte = b[pos]
+            pos += 1
+            x |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return x
+
+    def text():
+        nonlocal pos
+        n = uint()
+        pos += n
+        return b[pos - n:pos].decode("utf-8")
+
+    def num(fmt):
+        nonlocal pos
+        (x,) = struct.unpack_from(fmt, b, pos)
+        pos += struct.calcsize(fmt)
+        return x
+
+    cores = [num("<f") for _ in range(uint())]
+    disks = [[text(), text(), text(), uint(), uint(), num("<d"), num("<d")] for _ in range(uint())]
+    nets = [[text(), num("<d"), num("<d"), uint(), uint()] for _ in range(uint())]
+    temps = [[text(), num("<f")] for _ in range(uint())]
+    if pos != len(b):
+        raise ValueError(f"detail: {len(b) - pos} bytes after the end")
+    return cores, disks, nets, temps
+
+
+def detail(value):
+    """`detail` of a buffer row: a BLOB, or JSON text in buffers written before the BLOB."""
+    return detail_blob(value) if isinstance(value, bytes) else json.loads(value)
 
 
 def buffered(data_dir):
@@ -37,7 +81,7 @@ def buffered(data_dir):
         "swap_total, swap_used, disk_read, disk_write, net_rx, net_tx, procs, uptime, detail "
         "FROM samples"
     ):
-        cores, disks, nets, temps = json.loads(r[17])
+        cores, disks, nets, temps = detail(r[17])
         rows[r[0]] = {
             "ts": r[1], "cpu_total_pct": r[2], "load_1": r[3], "load_5": r[4], "load_15": r[5],
             "mem_total_bytes": r[6], "mem_used_bytes": r[7], "mem_available_bytes": r[8],

@@ -34,6 +34,21 @@ fn buffer_append(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    {
+        // Not timed: the buffer's size per sample on disk (after the checkpoint on close).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.db");
+        SqliteBuffer::open(&path, 100_000_000)
+            .unwrap()
+            .append(&batch)
+            .unwrap();
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        println!(
+            "buffer: {:.0} bytes per sample on disk ({bytes} bytes for {} samples)",
+            bytes as f64 / batch.len() as f64,
+            batch.len()
+        );
+    }
     let one = samples(1);
     let dir = tempfile::tempdir().unwrap();
     let mut buf = SqliteBuffer::open(&dir.path().join("b.db"), 100_000_000).unwrap();

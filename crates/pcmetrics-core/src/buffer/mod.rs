@@ -36,8 +36,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::sample::MetricSample;
 
-/// Buffer file layout version, in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Buffer file layout version, in `PRAGMA user_version`. 2: `detail` may be a binary
+/// BLOB (see [`codec`]); version 1 files (JSON `detail` only) are read as they are and
+/// marked 2 on open, so an older pcmetrics refuses the file with a clear message instead
+/// of failing on a BLOB at sync time.
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
@@ -302,17 +305,28 @@ impl SqliteBuffer {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
         let run = || -> rusqlite::Result<Appended> {
-            let mut first_seq = 0;
-            let mut last_seq = 0;
-            {
-                let mut stmt = tx.prepare_cached(codec::INSERT_SQL)?;
-                for s in samples {
-                    last_seq = codec::insert(&mut stmt, s)?;
-                    if first_seq == 0 {
-                        first_seq = last_seq;
-                    }
+            // Multi-row INSERTs of ROWS_PER_INSERT samples, the rest one by one. We hold
+            // the write lock, so the seqs of the whole append are consecutive.
+            let mut detail = Vec::with_capacity(512);
+            let k = codec::ROWS_PER_INSERT;
+            let (many, rest) = samples.split_at(samples.len() / k * k);
+            let mut first_seq = None;
+            for (sql, per_insert, part) in [
+                (&*codec::INSERT_MANY_SQL, k, many),
+                (&*codec::INSERT_ONE_SQL, 1, rest),
+            ] {
+                if part.is_empty() {
+                    continue;
+                }
+                let mut stmt = tx.prepare_cached(sql)?;
+                for rows in part.chunks(per_insert) {
+                    codec::insert(&mut stmt, rows, &mut detail)?;
+                    first_seq.get_or_insert(tx.last_insert_rowid() - rows.len() as i64 + 1);
                 }
             }
+            let last_seq = tx.last_insert_rowid();
+            let first_seq = first_seq.expect("samples is not empty");
+            debug_assert_eq!(last_seq - first_seq + 1, samples.len() as i64);
             let floor = Self::floor(&tx)?;
             let excess = (last_seq - floor) - max_pending;
             let mut dropped = 0;
@@ -679,6 +693,146 @@ mod tests {
     }
 
     #[test]
+    fn seqs_are_dense_whatever_the_batch_size() {
+        // Sizes around the multi-row INSERT's row count, so both statements and the
+        // switch between them are exercised.
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        let k = codec::ROWS_PER_INSERT;
+        let mut src = SyntheticSource::new(1_700_000_000_000_000, 1_000_000);
+        let mut all = Vec::new();
+        for n in [1, k - 1, k, k + 1, 2 * k, 3 * k + 5, 7] {
+            let chunk: Vec<_> = src.by_ref().take(n).collect();
+            let a = b.append(&chunk).unwrap();
+            let first = all.len() as i64 + 1;
+            assert_eq!(
+                (a.first_seq, a.last_seq),
+                (first, first + n as i64 - 1),
+                "n={n}"
+            );
+            all.extend(chunk);
+        }
+        let back = b.read_range(1, all.len() as i64).unwrap();
+        assert_eq!(back.len(), all.len());
+        for ((seq, got), (i, want)) in back.iter().zip(all.iter().enumerate()) {
+            assert_eq!((*seq, got), (i as i64 + 1, want));
+        }
+    }
+
+    #[test]
+    fn a_failed_append_leaves_nothing_behind() {
+        // A row that fails in the middle of a multi-row INSERT: the whole append is
+        // rolled back (the rows before it in the same statement and in earlier ones).
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        let input = samples(200);
+        b.append(&input[..10]).unwrap();
+        let bad_ts = input[10 + codec::ROWS_PER_INSERT + 3].ts_us;
+        b.conn
+            .execute_batch(&format!(
+                "CREATE TRIGGER boom BEFORE INSERT ON samples WHEN NEW.ts_us = {bad_ts} \
+                 BEGIN SELECT RAISE(FAIL, 'boom'); END"
+            ))
+            .unwrap();
+        let err = b.append(&input[10..]).unwrap_err();
+        assert!(err.to_string().contains("boom"), "{err}");
+        let st = b.status().unwrap();
+        assert_eq!((st.last_seq, st.samples_kept), (10, 10));
+        b.conn.execute_batch("DROP TRIGGER boom").unwrap();
+        let a = b.append(&input[10..]).unwrap();
+        assert_eq!((a.first_seq, a.last_seq), (11, 200));
+        assert_eq!(b.read_range(1, 200).unwrap().len(), 200);
+    }
+
+    /// Inserts `s` as the JSON-only codec did (detail as TEXT), with raw SQL.
+    fn insert_legacy_row(conn: &Connection, s: &MetricSample) {
+        conn.execute(
+            "INSERT INTO samples (ts_us, cpu, load1, load5, load15, mem_total, mem_used, \
+             mem_available, swap_total, swap_used, disk_read, disk_write, net_rx, net_tx, \
+             temp_max, procs, uptime, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            params![
+                s.ts_us,
+                s.cpu_total_pct,
+                s.load_1,
+                s.load_5,
+                s.load_15,
+                s.mem_total_bytes as i64,
+                s.mem_used_bytes as i64,
+                s.mem_available_bytes as i64,
+                s.swap_total_bytes as i64,
+                s.swap_used_bytes as i64,
+                s.disk_read_bps,
+                s.disk_write_bps,
+                s.net_rx_bps,
+                s.net_tx_bps,
+                s.max_temperature(),
+                s.process_count,
+                s.uptime_s as i64,
+                codec::tests::legacy_json(s),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn rows_written_as_json_are_still_read() {
+        // A buffer from before the BLOB layout: 30 JSON rows (some with arbitrary doubles),
+        // then this version appends 20 more. Both kinds read back exactly, in one range.
+        let dir = tempfile::tempdir().unwrap();
+        let mut input = samples(50);
+        for (i, s) in input.iter_mut().enumerate().step_by(3) {
+            s.disks[0].read_bps = 14533.157626627619 * i as f64;
+            s.networks[1].tx_bps = 0.1 + i as f64 / 7.0;
+            s.cpu_core_pct[2] = 1.0 / (i as f32 + 3.0);
+        }
+        {
+            let b = open(&dir, 1_000_000);
+            for s in &input[..30] {
+                insert_legacy_row(&b.conn, s);
+            }
+        }
+        let mut b = open(&dir, 1_000_000);
+        assert_eq!(b.append(&input[30..]).unwrap().first_seq, 31);
+        let kinds: Vec<(String, i64)> = b
+            .conn
+            .prepare("SELECT typeof(detail), count(*) FROM samples GROUP BY 1 ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(kinds, [("blob".to_owned(), 20), ("text".to_owned(), 30)]);
+
+        let back = b.read_range(1, 50).unwrap();
+        assert_eq!(back.len(), 50);
+        for ((seq, got), (i, want)) in back.iter().zip(input.iter().enumerate()) {
+            assert_eq!(*seq, i as i64 + 1);
+            assert_eq!(got, want, "seq {seq}");
+        }
+        let batch = b.open_batch(40).unwrap().unwrap();
+        assert_eq!((batch.first_seq, batch.last_seq), (1, 40));
+        assert_eq!(batch.rows[..], back[..40]);
+    }
+
+    #[test]
+    fn undecodable_detail_names_the_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        b.append(&samples(3)).unwrap();
+        b.conn
+            .execute("UPDATE samples SET detail = x'0105' WHERE seq = 2", [])
+            .unwrap();
+        let err = b.read_range(1, 3).unwrap_err();
+        assert!(matches!(err, BufferError::Decode { seq: 2, .. }), "{err}");
+        b.conn
+            .execute("UPDATE samples SET detail = '[[1.0]' WHERE seq = 2", [])
+            .unwrap();
+        let err = b.read_range(1, 3).unwrap_err();
+        assert!(matches!(err, BufferError::Decode { seq: 2, .. }), "{err}");
+    }
+
+    #[test]
     fn batch_is_stable_until_acked() {
         let dir = tempfile::tempdir().unwrap();
         let mut b = open(&dir, 1_000_000);
@@ -752,6 +906,31 @@ mod tests {
             .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 5, "nothing destroyed");
+    }
+
+    #[test]
+    fn a_version_1_buffer_is_read_and_marked_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("buffer.db");
+        let written = samples(3);
+        {
+            let mut b = open(&dir, 1000);
+            b.append(&written).unwrap();
+            b.conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let b = SqliteBuffer::open(&path, 1000).unwrap();
+        let version: i64 = b
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let read: Vec<_> = b
+            .read_range(1, 3)
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(read, written);
     }
 
     #[test]
