@@ -37,7 +37,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::sample::MetricSample;
 
 /// Buffer file layout version, in `PRAGMA user_version`. 2: `detail` may be a binary
-/// BLOB (see [`codec`]); version 1 files (JSON `detail` only) are read as they are and
+/// BLOB (see `buffer/codec.rs`); version 1 files (JSON `detail` only) are read as they are and
 /// marked 2 on open, so an older pcmetrics refuses the file with a clear message instead
 /// of failing on a BLOB at sync time.
 pub const SCHEMA_VERSION: i64 = 2;
