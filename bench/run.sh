@@ -5,6 +5,7 @@
 #   2. agents: pcmetrics `run` vs a Python psutil loop vs collectd, same machine, 1 s
 #   3. sync: pcmetrics vs pyarrow + pyiceberg (the replaced Python path), and one hour of
 #      samples as the original design wrote it (a file and an append per collection)
+#   4. the tray app's CPU and memory, window open and closed (when its release build exists)
 #
 #   bench/run.sh            # full: 120 s per agent, 1 000 000 rows (~30 min)
 #   bench/run.sh --quick    # 30 s per agent, 100 000 rows (~8 min)
@@ -34,3 +35,11 @@ python3 bench/agents.py --seconds "$seconds"
 echo
 echo "## 3. Sync throughput and the original design's shape (bench/sync.py)"
 python3 bench/sync.py --rows "$rows"
+
+echo
+echo "## 4. The tray app, window open and closed (bench/app_footprint.py)"
+if [ -x target/release/pcmetrics-tray ] && command -v xvfb-run >/dev/null && command -v dbus-run-session >/dev/null; then
+    python3 bench/app_footprint.py --seconds "$(( seconds / 2 ))"
+else
+    echo "skipped: needs target/release/pcmetrics-tray (scripts/quickstart.sh on a desktop builds it) and xvfb-run + dbus-run-session"
+fi
