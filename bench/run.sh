@@ -7,8 +7,8 @@
 #      samples as the original design wrote it (a file and an append per collection)
 #   4. the tray app's CPU and memory, window open and closed (when its release build exists)
 #
-#   bench/run.sh            # full: 120 s per agent, 1 000 000 rows (~30 min)
-#   bench/run.sh --quick    # 30 s per agent, 100 000 rows (~8 min)
+#   bench/run.sh            # full: 120 s per agent, 1 000 000 rows (~35 min)
+#   bench/run.sh --quick    # 30 s per agent, 100 000 rows (~20 min; the per-collection hour has a 600 s budget either way)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
