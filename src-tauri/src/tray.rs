@@ -31,6 +31,7 @@ struct Items {
 }
 
 pub fn create(app: &AppHandle, service: Arc<AppService>) -> tauri::Result<()> {
+    let icons = (Image::from_bytes(ICON)?, Image::from_bytes(ICON_ALERT)?);
     let live = service.live();
     let items = Items {
         status: MenuItem::with_id(app, STATUS, live.status_line(), false, None::<&str>)?,
@@ -60,7 +61,7 @@ pub fn create(app: &AppHandle, service: Arc<AppService>) -> tauri::Result<()> {
         ],
     )?;
     let tray = TrayIconBuilder::with_id("pcmetrics")
-        .icon(Image::from_bytes(ICON)?)
+        .icon(icons.0.clone())
         .tooltip(format!("pcmetrics · {}", live.status_line()))
         .menu(&menu)
         .show_menu_on_left_click(true)
@@ -70,7 +71,7 @@ pub fn create(app: &AppHandle, service: Arc<AppService>) -> tauri::Result<()> {
             move |app, event| on_menu(app, &service, &autostart, event.id().as_ref())
         })
         .build(app)?;
-    spawn_updater(tray, items, service);
+    spawn_updater(tray, items, icons, service);
     Ok(())
 }
 
@@ -123,12 +124,13 @@ fn on_menu(app: &AppHandle, service: &Arc<AppService>, autostart: &CheckMenuItem
 }
 
 /// Keeps the status line, tooltip, pause label and icon in step with the app.
-fn spawn_updater(tray: TrayIcon, items: Items, service: Arc<AppService>) {
+fn spawn_updater(
+    tray: TrayIcon,
+    items: Items,
+    (normal, alert): (Image<'static>, Image<'static>),
+    service: Arc<AppService>,
+) {
     let mut rx = service.subscribe();
-    let (normal, alert) = (
-        Image::from_bytes(ICON).expect("tray icon"),
-        Image::from_bytes(ICON_ALERT).expect("tray icon"),
-    );
     tauri::async_runtime::spawn(async move {
         let mut alerting = false;
         loop {

@@ -198,21 +198,11 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// The file's own content (no environment); defaults when it does not exist yet.
     pub fn read(&self) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => Config::from_toml_with_env(
-                &self.path.display().to_string(),
-                &text,
-                std::iter::empty(),
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(source) => Err(ConfigError::Read {
-                path: self.path.clone(),
-                source,
-            }),
-        }
+        self.load(std::iter::empty())
     }
 
-    /// The effective config: the file with `env` overlaid.
+    /// The effective config: the file with `env` overlaid (defaults when it does not
+    /// exist yet).
     pub fn load(
         &self,
         env: impl IntoIterator<Item = (String, String)>,

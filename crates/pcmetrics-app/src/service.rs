@@ -349,12 +349,7 @@ impl AppService {
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
                 let Some(app) = app.upgrade() else { return };
-                let reader = app.reader.clone();
-                let pending =
-                    tokio::task::spawn_blocking(move || reader.lock().unwrap().pending().ok())
-                        .await
-                        .ok()
-                        .flatten();
+                let pending = app.with_reader(|b| Ok(b.pending()?)).await.ok();
                 app.on_event(&event, pending);
                 let _ = app.ui_events.send(UiEvent::Pipeline(event));
             }

@@ -109,10 +109,6 @@ impl Controller {
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Relaxed);
     }
-
-    pub fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::Relaxed)
-    }
 }
 
 /// Opens the data dir's buffer with the configured bound.
