@@ -27,6 +27,20 @@ impl Rng {
     }
 }
 
+/// `pcmetrics --data-dir <data> --config <cfg> <args>`, with syncs cut into batches of
+/// 300 rows so that a kill can land between commits.
+fn pcmetrics(data: &Path, cfg: &Path, env: &[(&str, String)], args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+    c.arg("--data-dir")
+        .arg(data)
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .env("PCMETRICS_SYNC__BATCH_ROWS", "300")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    c
+}
+
 /// `kills` rounds of: buffer `per_round` more samples, start a sync, SIGKILL it after a
 /// random delay below `max_delay_ms`. Then one sync to the end, and the check.
 fn kill_at_random(
@@ -39,19 +53,7 @@ fn kill_at_random(
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("pcmetrics.toml");
     std::fs::write(&cfg, config_toml).unwrap();
-    let cmd = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
-        c.arg("--data-dir")
-            .arg(dir.path())
-            .arg("--config")
-            .arg(&cfg)
-            .args(args);
-        c.env("PCMETRICS_SYNC__BATCH_ROWS", "300");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c
-    };
+    let cmd = |args: &[&str]| pcmetrics(dir.path(), &cfg, env, args);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -145,15 +147,7 @@ fn kill_9_during_the_catalog_commit() {
         let env: Vec<(&str, String)> = stack.aws_env().into_iter().collect();
         let run = |config: &str, args: &[&str]| {
             std::fs::write(&cfg, config).unwrap();
-            let mut c = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
-            c.arg("--data-dir")
-                .arg(dir.path())
-                .arg("--config")
-                .arg(&cfg)
-                .args(args);
-            c.env("PCMETRICS_SYNC__BATCH_ROWS", "300");
-            c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-            c
+            pcmetrics(dir.path(), &cfg, &env, args)
         };
         let through_proxy = stack
             .config_toml(&table)

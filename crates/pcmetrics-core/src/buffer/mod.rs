@@ -189,6 +189,20 @@ CREATE TABLE IF NOT EXISTS sync_runs (
 );
 "#;
 
+const SYNC_RUN_COLUMNS: &str = "started_us, finished_us, rows, files, bytes, snapshot_id, error";
+
+fn sync_run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {
+    Ok(SyncRun {
+        started_us: r.get(0)?,
+        finished_us: r.get(1)?,
+        rows: r.get::<_, i64>(2)? as u64,
+        files: r.get::<_, i64>(3)? as u64,
+        bytes: r.get::<_, i64>(4)? as u64,
+        snapshot_id: r.get(5)?,
+        error: r.get(6)?,
+    })
+}
+
 impl SqliteBuffer {
     /// Opens (creating if needed) the buffer file. Fails with a clear error on a corrupt
     /// file, a file from a newer pcmetrics, or a directory that cannot be written; it never
@@ -501,23 +515,12 @@ impl SqliteBuffer {
     pub fn recent_sync_runs(&self, n: usize) -> Result<Vec<SyncRun>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT started_us, finished_us, rows, files, bytes, snapshot_id, error
-                 FROM sync_runs ORDER BY id DESC LIMIT ?1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {SYNC_RUN_COLUMNS} FROM sync_runs ORDER BY id DESC LIMIT ?1"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([n as i64], |r| {
-                Ok(SyncRun {
-                    started_us: r.get(0)?,
-                    finished_us: r.get(1)?,
-                    rows: r.get::<_, i64>(2)? as u64,
-                    files: r.get::<_, i64>(3)? as u64,
-                    bytes: r.get::<_, i64>(4)? as u64,
-                    snapshot_id: r.get(5)?,
-                    error: r.get(6)?,
-                })
-            })
+            .query_map([n as i64], sync_run_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))
@@ -527,20 +530,12 @@ impl SqliteBuffer {
     pub fn last_successful_sync(&self) -> Result<Option<SyncRun>> {
         self.conn
             .query_row(
-                "SELECT started_us, finished_us, rows, files, bytes, snapshot_id, error
-                 FROM sync_runs WHERE error IS NULL ORDER BY id DESC LIMIT 1",
+                &format!(
+                    "SELECT {SYNC_RUN_COLUMNS} FROM sync_runs
+                     WHERE error IS NULL ORDER BY id DESC LIMIT 1"
+                ),
                 [],
-                |r| {
-                    Ok(SyncRun {
-                        started_us: r.get(0)?,
-                        finished_us: r.get(1)?,
-                        rows: r.get::<_, i64>(2)? as u64,
-                        files: r.get::<_, i64>(3)? as u64,
-                        bytes: r.get::<_, i64>(4)? as u64,
-                        snapshot_id: r.get(5)?,
-                        error: None,
-                    })
-                },
+                sync_run_from_row,
             )
             .optional()
             .map_err(|e| self.err(e))
