@@ -286,6 +286,11 @@ async function live({ requested, ready }) {
 async function history() {
   await click('#tab-history');
   assert.equal(await (await session.$('#view-history')).displayed(), true, '#view-history not shown after clicking its tab');
+  // The live charts stop drawing while hidden: read the last plotted time once a draw
+  // scheduled before the switch (throttled to 250 ms) has had its turn.
+  const hiddenAt = Date.now();
+  await sleep(400);
+  const liveLastX = await attr('#chart-cpu', 'data-last-x');
   const load = async (range, label) => {
     await click(`button.range[data-range="${range}"]`);
     // The click handler replaces the text with "Loading…" synchronously, so an answer
@@ -329,6 +334,17 @@ async function history() {
   assert.equal(r30.resolution, 'minute');
   summary.history_30d = { ...r30, waited_s: Math.round((Date.now() - first30d) / 1000) };
   log(`  ${await screenshot('history.png')}`);
+
+  // Samples arrive every second, so by now several came while the Live tab was hidden.
+  await sleep(Math.max(0, 3000 - (Date.now() - hiddenAt)));
+  assert.equal(await attr('#chart-cpu', 'data-last-x'), liveLastX, 'the hidden live chart was redrawn');
+  await click('#tab-live');
+  const shownAt = Date.now();
+  const caughtUp = await waitFor('#chart-cpu to catch up once shown', () => attr('#chart-cpu', 'data-last-x'), (x) => Number(x) > Number(liveLastX), {
+    timeoutMs: 5_000,
+    intervalMs: 25,
+  });
+  log(`  live chart: not redrawn for ${((shownAt - hiddenAt) / 1000).toFixed(1)} s while hidden; caught up ${Date.now() - shownAt} ms after shown (last x ${liveLastX} → ${caughtUp})`);
 }
 
 async function sync() {

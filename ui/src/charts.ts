@@ -147,6 +147,7 @@ export class TimeChart {
       this.el.dataset.xMax = String(xRange[1]);
     }
     this.el.dataset.points = String(x.length);
+    this.el.dataset.lastX = x.length > 0 ? String(x[x.length - 1]) : '';
   }
 
   /** Re-create with current theme colours, keeping data. */

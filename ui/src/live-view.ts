@@ -11,7 +11,7 @@ import {
   formatRelative,
 } from './format';
 import { LiveBuffer } from './live-buffer';
-import { throttle } from './throttle';
+import { DrawGate, throttle } from './throttle';
 
 // Live tab: "at a glance" tiles + five rolling charts fed by sample events.
 
@@ -35,7 +35,7 @@ export class LiveView {
   private readonly mem: TimeChart;
   private readonly disk: TimeChart;
   private readonly net: TimeChart;
-  private readonly scheduleDraw = throttle(() => this.draw(), REDRAW_MS);
+  private readonly gate = new DrawGate(throttle(() => this.draw(), REDRAW_MS));
 
   constructor() {
     this.cpu = new TimeChart($('#chart-cpu'), {
@@ -76,15 +76,20 @@ export class LiveView {
 
   setSamplingInterval(ms: number): void {
     this.buffer.gapUs = LiveBuffer.gapFor(ms);
-    this.scheduleDraw();
+    this.gate.request();
   }
 
   addSamples(samples: readonly MetricSample[]): void {
-    if (this.buffer.addMany(samples) > 0) this.scheduleDraw();
+    if (this.buffer.addMany(samples) > 0) this.gate.request();
   }
 
   addSample(s: MetricSample): void {
-    if (this.buffer.add(s)) this.scheduleDraw();
+    if (this.buffer.add(s)) this.gate.request();
+  }
+
+  /** Redraw only while the Live tab is shown and the window is not hidden. */
+  setVisible(visible: boolean): void {
+    this.gate.setVisible(visible);
   }
 
   /** #now-pending tile, from the periodic sync_status poll. */

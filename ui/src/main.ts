@@ -18,6 +18,7 @@ const TABS = ['live', 'history', 'sync', 'settings'] as const;
 type Tab = (typeof TABS)[number];
 
 let paused = false;
+let currentTab: Tab = 'live';
 let statusInFlight = false;
 let statusAgain = false;
 
@@ -136,6 +137,7 @@ $('#pause-toggle').addEventListener('click', async (ev) => {
 // ---- tabs ----
 
 function showTab(tab: Tab): void {
+  currentTab = tab;
   for (const t of TABS) {
     const on = t === tab;
     const btn = $(`#tab-${t}`);
@@ -144,10 +146,17 @@ function showTab(tab: Tab): void {
     btn.tabIndex = on ? 0 : -1;
     $(`#view-${t}`).hidden = !on;
   }
+  updateLiveVisibility();
   if (tab === 'history') historyView.onShow();
   if (tab === 'settings') settings.onShow();
   if (tab === 'sync') void refreshStatus();
 }
+
+// The live charts cost most of the window's CPU; they draw only when they can be seen.
+function updateLiveVisibility(): void {
+  live.setVisible(currentTab === 'live' && document.visibilityState === 'visible');
+}
+document.addEventListener('visibilitychange', updateLiveVisibility);
 
 for (const t of TABS) $(`#tab-${t}`).addEventListener('click', () => showTab(t));
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { throttle } from './throttle';
+import { DrawGate, throttle } from './throttle';
 
 describe('throttle', () => {
   beforeEach(() => vi.useFakeTimers());
@@ -45,5 +45,34 @@ describe('throttle', () => {
     t();
     vi.advanceTimersByTime(0);
     expect(fn).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('DrawGate', () => {
+  it('passes requests through while visible', () => {
+    const schedule = vi.fn();
+    const gate = new DrawGate(schedule);
+    gate.request();
+    gate.request();
+    expect(schedule).toHaveBeenCalledTimes(2);
+  });
+
+  it('holds requests while hidden and draws once on show', () => {
+    const schedule = vi.fn();
+    const gate = new DrawGate(schedule);
+    gate.setVisible(false);
+    for (let i = 0; i < 10; i++) gate.request();
+    expect(schedule).not.toHaveBeenCalled();
+    gate.setVisible(true);
+    expect(schedule).toHaveBeenCalledTimes(1);
+  });
+
+  it('does not draw on show when nothing changed while hidden', () => {
+    const schedule = vi.fn();
+    const gate = new DrawGate(schedule);
+    gate.setVisible(false);
+    gate.setVisible(true);
+    gate.setVisible(true);
+    expect(schedule).not.toHaveBeenCalled();
   });
 });

@@ -29,3 +29,28 @@ export function throttle(fn: () => void, intervalMs: number, timers: Timers = re
     timers.setTimeout(run, wait);
   };
 }
+
+/**
+ * Drops redraws nobody can see. While hidden (another tab, or the window minimised),
+ * `request()` only remembers that something changed; showing again asks for one redraw.
+ * Data keeps flowing into the view's buffers either way, so nothing is lost.
+ */
+export class DrawGate {
+  private visible = true;
+  private dirty = false;
+
+  constructor(private readonly schedule: () => void) {}
+
+  request(): void {
+    if (this.visible) this.schedule();
+    else this.dirty = true;
+  }
+
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    if (visible && this.dirty) {
+      this.dirty = false;
+      this.schedule();
+    }
+  }
+}
