@@ -344,7 +344,7 @@ async function history() {
     timeoutMs: 5_000,
     intervalMs: 25,
   });
-  log(`  live chart: not redrawn for ${((shownAt - hiddenAt) / 1000).toFixed(1)} s while hidden; caught up ${Date.now() - shownAt} ms after shown (last x ${liveLastX} → ${caughtUp})`);
+  log(`  live chart: unchanged over ${((shownAt - hiddenAt) / 1000).toFixed(1)} s on the History tab; caught up ${Date.now() - shownAt} ms after shown (last x ${liveLastX} → ${caughtUp})`);
 }
 
 async function sync() {
