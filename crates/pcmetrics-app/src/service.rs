@@ -109,6 +109,8 @@ pub struct LiveState {
     pub last: Option<Arc<MetricSample>>,
     pub pending: u64,
     pub syncing: bool,
+    /// (rows done, rows in all) of the sync in progress, once its first batch is in.
+    pub sync_progress: Option<(u64, u64)>,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
     pub next_sync_us: Option<i64>,
@@ -137,7 +139,14 @@ impl LiveState {
             parts.push("paused".into());
         }
         if self.syncing {
-            parts.push("syncing".into());
+            match self.sync_progress {
+                // A one-batch sync is over before anyone reads a percentage.
+                Some((done, total)) if total > done => parts.push(format!(
+                    "syncing {:.0} %",
+                    done as f64 * 100.0 / total as f64
+                )),
+                _ => parts.push("syncing".into()),
+            }
         } else if self.consecutive_failures > 0 {
             parts.push(format!("sync failing ({}×)", self.consecutive_failures));
         }
@@ -365,9 +374,17 @@ impl AppService {
             }
             match event {
                 Event::Sample { sample, .. } => live.last = Some(sample.clone()),
-                Event::SyncStarted => live.syncing = true,
+                Event::SyncStarted => {
+                    live.syncing = true;
+                    live.sync_progress = None;
+                }
+                Event::SyncProgress {
+                    rows_done,
+                    rows_total,
+                } => live.sync_progress = Some((*rows_done, *rows_total)),
                 Event::SyncFinished { .. } => {
                     live.syncing = false;
+                    live.sync_progress = None;
                     live.consecutive_failures = 0;
                     live.last_error = None;
                     live.next_sync_us = Some(
@@ -380,6 +397,7 @@ impl AppService {
                     retry_in_s,
                 } => {
                     live.syncing = false;
+                    live.sync_progress = None;
                     live.consecutive_failures = *consecutive_failures;
                     live.last_error = Some(message.clone());
                     live.next_sync_us = Some(now_us() + *retry_in_s as i64 * 1_000_000);
@@ -614,4 +632,23 @@ async fn run_pipeline(
         let _ = stopped.await;
     };
     pipeline::run_controlled(settings, source, shutdown, Some(events), inbox).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LiveState;
+
+    #[test]
+    fn status_line_shows_how_far_a_long_sync_is() {
+        let mut live = LiveState {
+            pending: 90_000,
+            syncing: true,
+            ..LiveState::default()
+        };
+        assert_eq!(live.status_line(), "90000 pending · syncing");
+        live.sync_progress = Some((30_000, 120_000));
+        assert_eq!(live.status_line(), "90000 pending · syncing 25 %");
+        live.sync_progress = Some((120_000, 120_000));
+        assert_eq!(live.status_line(), "90000 pending · syncing");
+    }
 }

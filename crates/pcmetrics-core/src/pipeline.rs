@@ -27,7 +27,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::host::{DirLock, HostIdentity};
 use crate::sample::{MetricSample, Source};
-use crate::sync::{SyncReport, Syncer};
+use crate::sync::{SyncProgress, SyncReport, Syncer};
 
 /// What the pipeline tells its listeners (the CLI's log, the tray window).
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +41,11 @@ pub enum Event {
         count: u64,
     },
     SyncStarted,
+    /// After each delivered batch of a sync (see [`crate::sync::SyncProgress`]).
+    SyncProgress {
+        rows_done: u64,
+        rows_total: u64,
+    },
     SyncFinished {
         report: SyncReport,
     },
@@ -164,6 +169,16 @@ pub async fn run_controlled(
             .expect("spawn the sampler thread")
     };
 
+    let progress = {
+        let publish = publish.clone();
+        move |p: SyncProgress| {
+            publish(Event::SyncProgress {
+                rows_done: p.rows_done,
+                rows_total: p.rows_total,
+            })
+        }
+    };
+
     let mut report = RunReport::default();
     let mut failures: u32 = 0;
     let mut next_sync = tokio::time::Instant::now();
@@ -195,7 +210,7 @@ pub async fn run_controlled(
         // safe (the batch stays open and the final sync below, or the next run, resumes it).
         let outcome = tokio::select! {
             _ = &mut shutdown => break,
-            r = syncer.sync() => r,
+            r = syncer.sync_with_progress(&progress) => r,
         };
         // Callers of "sync now" hear after the event listeners do, so a window that
         // refreshes on the answer sees the event's effects.

@@ -68,6 +68,14 @@ pub struct SyncReport {
     pub duration_ms: u64,
 }
 
+/// How far a sync is, after each delivered batch. `rows_total` is what was delivered so
+/// far plus what is still pending, so it grows when samples arrive during the sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SyncProgress {
+    pub rows_done: u64,
+    pub rows_total: u64,
+}
+
 /// Everything a sync needs; cheap to keep for the life of the process.
 pub struct Syncer {
     settings: Settings,
@@ -146,11 +154,19 @@ impl Syncer {
     /// One sync now: drains every pending batch. Fails fast with [`Error::Busy`] when
     /// another process syncs this data dir.
     pub async fn sync(&self) -> Result<SyncReport> {
+        self.sync_with_progress(&|_| {}).await
+    }
+
+    /// [`Self::sync`], calling `progress` after each delivered batch.
+    pub async fn sync_with_progress(
+        &self,
+        progress: &(dyn Fn(SyncProgress) + Send + Sync),
+    ) -> Result<SyncReport> {
         let _lock = DirLock::try_acquire(&self.settings.data_dir, "sync", "syncing")?;
         let started = now_us();
         let clock = Instant::now();
         let mut report = SyncReport::default();
-        let mut result = self.drain(&mut report).await;
+        let mut result = self.drain(&mut report, progress).await;
         if result.is_ok() && report.batches > 0 {
             result = self.maintain_hourly().await;
         }
@@ -200,7 +216,11 @@ impl Syncer {
         Ok(())
     }
 
-    async fn drain(&self, report: &mut SyncReport) -> Result<()> {
+    async fn drain(
+        &self,
+        report: &mut SyncReport,
+        progress: &(dyn Fn(SyncProgress) + Send + Sync),
+    ) -> Result<()> {
         let batch_rows = self.settings.sync.batch_rows;
         loop {
             let Some(batch) = self.with_buffer(move |b| b.open_batch(batch_rows)).await? else {
@@ -208,6 +228,11 @@ impl Syncer {
             };
             self.reached(Step::BatchOpened);
             self.deliver(batch, report).await?;
+            let pending = self.with_buffer(|b| b.pending()).await?;
+            progress(SyncProgress {
+                rows_done: report.rows,
+                rows_total: report.rows + pending,
+            });
         }
     }
 

@@ -111,8 +111,17 @@ async fn every_buffered_value_reads_back_from_the_table_once(backend: Backend) {
     let (syncer, buffer, host) = syncer(&settings);
     append(&buffer, T0, 60_000_000, 5000); // ~3.5 days of minute samples
 
-    let report = syncer.sync().await.unwrap();
+    let progress = Mutex::new(Vec::new());
+    let report = syncer
+        .sync_with_progress(&|p| progress.lock().unwrap().push((p.rows_done, p.rows_total)))
+        .await
+        .unwrap();
     assert_eq!((report.rows, report.batches), (5000, 3));
+    assert_eq!(
+        progress.into_inner().unwrap(),
+        [(2000, 5000), (4000, 5000), (5000, 5000)],
+        "one progress report per delivered batch"
+    );
     assert!(
         report.files >= 6,
         "one file per day per batch, got {}",
@@ -284,6 +293,60 @@ async fn run_samples_syncs_and_flushes_on_shutdown(backend: Backend) {
     let (syncer, _, _) = syncer(&settings);
     let rows = syncer.table().await.unwrap().scan_rows().await.unwrap();
     assert_eq!(rows.len() as u64, report.samples);
+}
+
+/// A backlog (a PC that was offline) drains in batches, and listeners hear each one, in
+/// the shape the window reads (`{"kind": "sync_progress", ...}`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_loop_reports_progress_while_a_backlog_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Backend::Embedded.settings(dir.path(), "unused", 400);
+    settings.sampling.interval = Duration::from_secs(3600);
+    append(
+        &pipeline::open_buffer(&settings).unwrap().into(),
+        T0,
+        1_000_000,
+        1000,
+    );
+    let (tx, mut rx) = tokio::sync::broadcast::channel(1024);
+    pipeline::run(
+        settings,
+        Box::new(SyntheticSource::new(T0 + 1_000_000_000, 1_000_000)),
+        tokio::time::sleep(Duration::from_millis(1500)),
+        Some(tx),
+    )
+    .await
+    .unwrap();
+    let mut progress = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        if let pipeline::Event::SyncProgress { .. } = e {
+            progress.push(serde_json::to_value(&e).unwrap());
+        }
+    }
+    // The startup sync drains the backlog (plus the sampler's first sample, which may
+    // arrive during it) in batches of 400.
+    let pairs: Vec<(u64, u64)> = progress
+        .iter()
+        .map(|e| {
+            assert_eq!(e["kind"], "sync_progress", "{e}");
+            (
+                e["rows_done"].as_u64().unwrap(),
+                e["rows_total"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(pairs.len() >= 3, "{pairs:?}");
+    assert_eq!((pairs[0].0, pairs[1].0), (400, 800), "{pairs:?}");
+    let (done, total) = pairs[2];
+    assert!(
+        (1000..=1001).contains(&total) && done == total,
+        "the third batch finishes the backlog: {pairs:?}"
+    );
+    assert!(
+        pairs
+            .iter()
+            .all(|&(d, t)| d <= t && (1000..=1001).contains(&t))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
