@@ -228,11 +228,13 @@ impl Syncer {
             };
             self.reached(Step::BatchOpened);
             self.deliver(batch, report).await?;
-            let pending = self.with_buffer(|b| b.pending()).await?;
-            progress(SyncProgress {
-                rows_done: report.rows,
-                rows_total: report.rows + pending,
-            });
+            // Best effort: the batch is delivered; a failed count only skips one report.
+            if let Ok(pending) = self.with_buffer(|b| b.pending()).await {
+                progress(SyncProgress {
+                    rows_done: report.rows,
+                    rows_total: report.rows + pending,
+                });
+            }
         }
     }
 
