@@ -16,10 +16,8 @@ use pcmetrics_core::buffer::{SqliteBuffer, SyncRun};
 use pcmetrics_core::config::{ConfigError, Settings};
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::pipeline::{self, ControlInbox, Controller, Event};
-use pcmetrics_core::sample::{
-    MetricSample, Source, SourceKind, SyntheticSource, SystemSampler, now_us,
-};
-use pcmetrics_core::sync::{ConnectionReport, SyncReport, check_connection};
+use pcmetrics_core::sample::{MetricSample, now_us};
+use pcmetrics_core::sync::{ConnectionReport, SyncProgress, SyncReport, check_connection};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
 
@@ -109,8 +107,8 @@ pub struct LiveState {
     pub last: Option<Arc<MetricSample>>,
     pub pending: u64,
     pub syncing: bool,
-    /// (rows done, rows in all) of the sync in progress, once its first batch is in.
-    pub sync_progress: Option<(u64, u64)>,
+    /// How far the sync in progress is, once its first batch is in.
+    pub sync_progress: Option<SyncProgress>,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
     pub next_sync_us: Option<i64>,
@@ -141,9 +139,9 @@ impl LiveState {
         if self.syncing {
             match self.sync_progress {
                 // A one-batch sync is over before anyone reads a percentage.
-                Some((done, total)) if total > done => parts.push(format!(
+                Some(p) if p.rows_total > p.rows_done => parts.push(format!(
                     "syncing {:.0} %",
-                    done as f64 * 100.0 / total as f64
+                    p.rows_done as f64 * 100.0 / p.rows_total as f64
                 )),
                 _ => parts.push("syncing".into()),
             }
@@ -378,10 +376,7 @@ impl AppService {
                     live.syncing = true;
                     live.sync_progress = None;
                 }
-                Event::SyncProgress {
-                    rows_done,
-                    rows_total,
-                } => live.sync_progress = Some((*rows_done, *rows_total)),
+                Event::SyncProgress(p) => live.sync_progress = Some(*p),
                 Event::SyncFinished { .. } => {
                     live.syncing = false;
                     live.sync_progress = None;
@@ -617,17 +612,11 @@ async fn run_pipeline(
     inbox: ControlInbox,
     stopped: oneshot::Receiver<()>,
 ) -> pcmetrics_core::Result<pipeline::RunReport> {
-    let source: Box<dyn Source> = match settings.sampling.source {
-        SourceKind::System => Box::new(
-            tokio::task::spawn_blocking(SystemSampler::new)
-                .await
-                .expect("the sampler starts"),
-        ),
-        SourceKind::Synthetic => Box::new(SyntheticSource::new(
-            now_us(),
-            settings.sampling.interval.as_micros() as i64,
-        )),
-    };
+    let source = settings
+        .sampling
+        .source
+        .open(settings.sampling.interval)
+        .await;
     let shutdown = async {
         let _ = stopped.await;
     };
@@ -636,7 +625,7 @@ async fn run_pipeline(
 
 #[cfg(test)]
 mod tests {
-    use super::LiveState;
+    use super::{LiveState, SyncProgress};
 
     #[test]
     fn status_line_shows_how_far_a_long_sync_is() {
@@ -646,9 +635,15 @@ mod tests {
             ..LiveState::default()
         };
         assert_eq!(live.status_line(), "90000 pending · syncing");
-        live.sync_progress = Some((30_000, 120_000));
+        live.sync_progress = Some(SyncProgress {
+            rows_done: 30_000,
+            rows_total: 120_000,
+        });
         assert_eq!(live.status_line(), "90000 pending · syncing 25 %");
-        live.sync_progress = Some((120_000, 120_000));
+        live.sync_progress = Some(SyncProgress {
+            rows_done: 120_000,
+            rows_total: 120_000,
+        });
         assert_eq!(live.status_line(), "90000 pending · syncing");
     }
 }

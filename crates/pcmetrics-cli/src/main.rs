@@ -12,7 +12,7 @@ use pcmetrics_core::buffer::history;
 use pcmetrics_core::config::{Config, Settings};
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::pipeline;
-use pcmetrics_core::sample::{Source, SourceKind, SyntheticSource, SystemSampler, now_us};
+use pcmetrics_core::sample::{SourceKind, SyntheticSource, now_us};
 use pcmetrics_core::sync::{Step, Syncer};
 
 #[derive(Parser)]
@@ -227,13 +227,11 @@ async fn run(mut settings: Settings, args: RunArgs) -> Result<ExitCode> {
         sync_interval = ?settings.sync.interval,
         "pcmetrics running; Ctrl-C to stop"
     );
-    let source: Box<dyn Source> = match settings.sampling.source {
-        SourceKind::System => Box::new(tokio::task::spawn_blocking(SystemSampler::new).await?),
-        SourceKind::Synthetic => Box::new(SyntheticSource::new(
-            now_us(),
-            settings.sampling.interval.as_micros() as i64,
-        )),
-    };
+    let source = settings
+        .sampling
+        .source
+        .open(settings.sampling.interval)
+        .await;
     let report = pipeline::run(settings, source, shutdown_signal(args.run_for), None).await?;
     println!(
         "stopped: {} samples taken, {} rows synced ({} syncs ok, {} failed), {} pending",

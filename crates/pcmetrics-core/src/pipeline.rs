@@ -41,11 +41,8 @@ pub enum Event {
         count: u64,
     },
     SyncStarted,
-    /// After each delivered batch of a sync (see [`crate::sync::SyncProgress`]).
-    SyncProgress {
-        rows_done: u64,
-        rows_total: u64,
-    },
+    /// After each delivered batch of a sync.
+    SyncProgress(SyncProgress),
     SyncFinished {
         report: SyncReport,
     },
@@ -169,15 +166,7 @@ pub async fn run_controlled(
             .expect("spawn the sampler thread")
     };
 
-    let progress = {
-        let publish = publish.clone();
-        move |p: SyncProgress| {
-            publish(Event::SyncProgress {
-                rows_done: p.rows_done,
-                rows_total: p.rows_total,
-            })
-        }
-    };
+    let progress = |p| publish(Event::SyncProgress(p));
 
     let mut report = RunReport::default();
     let mut failures: u32 = 0;

@@ -319,7 +319,7 @@ async fn the_run_loop_reports_progress_while_a_backlog_drains() {
     .unwrap();
     let mut progress = Vec::new();
     while let Ok(e) = rx.try_recv() {
-        if let pipeline::Event::SyncProgress { .. } = e {
+        if let pipeline::Event::SyncProgress(_) = e {
             progress.push(serde_json::to_value(&e).unwrap());
         }
     }

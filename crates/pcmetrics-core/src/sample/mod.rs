@@ -103,6 +103,24 @@ pub enum SourceKind {
     Synthetic,
 }
 
+impl SourceKind {
+    /// The source of this kind. A system sampler's first reading (a baseline for CPU and
+    /// rates) blocks, so it is taken on a blocking thread; a synthetic source starts now
+    /// and steps by `interval`.
+    pub async fn open(self, interval: std::time::Duration) -> Box<dyn Source> {
+        match self {
+            Self::System => Box::new(
+                tokio::task::spawn_blocking(SystemSampler::new)
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+            ),
+            Self::Synthetic => {
+                Box::new(SyntheticSource::new(now_us(), interval.as_micros() as i64))
+            }
+        }
+    }
+}
+
 impl std::str::FromStr for SourceKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
