@@ -584,27 +584,25 @@ async function cleanup() {
   killGroup('SIGTERM');
   for (let i = 0; i < 50 && ourProcesses().length > 0; i++) await sleep(100);
   const left = ourProcesses();
-  for (const p of left) {
+  killAll(left);
+  killGroup('SIGKILL');
+  return left;
+}
+
+function killAll(procs) {
+  for (const p of procs) {
     try {
       process.kill(p.pid, 'SIGKILL');
     } catch {
       // gone
     }
   }
-  killGroup('SIGKILL');
-  return left;
 }
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     killGroup('SIGKILL');
-    for (const p of ourProcesses()) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killAll(ourProcesses());
     process.exit(130);
   });
 }

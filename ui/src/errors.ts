@@ -14,7 +14,6 @@ export function toCommandError(e: unknown): CommandError {
       return { key, message: o.message };
     }
   }
-  if (e instanceof Error) return { key: null, message: e.message || String(e) };
   if (e === undefined || e === null) return { key: null, message: 'unknown error' };
   try {
     return { key: null, message: JSON.stringify(e) };

@@ -108,6 +108,16 @@ export function formatBytesAxis(v: number): string {
   return v === 0 ? '0' : formatBytes(v);
 }
 
+/** Axis label for percentages: "50%". */
+export function formatPctAxis(v: number): string {
+  return `${v}%`;
+}
+
+/** Compact axis label for byte rates. */
+export function formatRateAxis(v: number): string {
+  return v === 0 ? '0' : formatRate(v);
+}
+
 /** "1 file" / "3 files". */
 export function plural(n: number, one: string, many: string = one + 's'): string {
   return `${formatCount(n)} ${n === 1 ? one : many}`;

@@ -1,9 +1,9 @@
 import * as api from './api';
 import type { Series } from './api';
 import { COLORS, TimeChart, type Column, type ChartSpec } from './charts';
-import { $, $all } from './dom';
+import { $, $all, setStatusText } from './dom';
 import { toCommandError } from './errors';
-import { formatBytes, formatBytesAxis, formatPct, formatRate } from './format';
+import { formatBytes, formatBytesAxis, formatPct, formatPctAxis, formatRate, formatRateAxis } from './format';
 import { HISTORY_METRICS, historyInfo, pointCount, seriesToColumns, type HistoryColumns } from './history-data';
 import { isRange, rangeLabel, rangeToQuery, type RangeId } from './range';
 
@@ -15,12 +15,10 @@ interface HistChart {
   spec: ChartSpec;
 }
 
-const pctAxis = (v: number) => `${v}%`;
-const rateAxis = (v: number) => (v === 0 ? '0' : formatRate(v));
 const line = (label: string, color: string, fmt: (v: number) => string) => ({ label, color, fmt, band: true });
 
 const CHARTS: HistChart[] = [
-  { id: 'hist-cpu', metrics: ['cpu'], spec: { lines: [line('CPU', COLORS.cpu, formatPct)], yFmt: pctAxis, yRange: [0, 100] } },
+  { id: 'hist-cpu', metrics: ['cpu'], spec: { lines: [line('CPU', COLORS.cpu, formatPct)], yFmt: formatPctAxis, yRange: [0, 100] } },
   {
     id: 'hist-mem',
     metrics: ['mem.used', 'swap.used'],
@@ -29,12 +27,12 @@ const CHARTS: HistChart[] = [
   {
     id: 'hist-disk',
     metrics: ['disk.read', 'disk.write'],
-    spec: { lines: [line('read', COLORS.read, formatRate), line('write', COLORS.write, formatRate)], yFmt: rateAxis, bytes: true },
+    spec: { lines: [line('read', COLORS.read, formatRate), line('write', COLORS.write, formatRate)], yFmt: formatRateAxis, bytes: true },
   },
   {
     id: 'hist-net',
     metrics: ['net.rx', 'net.tx'],
-    spec: { lines: [line('rx', COLORS.rx, formatRate), line('tx', COLORS.tx, formatRate)], yFmt: rateAxis, bytes: true },
+    spec: { lines: [line('rx', COLORS.rx, formatRate), line('tx', COLORS.tx, formatRate)], yFmt: formatRateAxis, bytes: true },
   },
   {
     id: 'hist-load',
@@ -79,8 +77,7 @@ export class HistoryView {
       b.setAttribute('aria-pressed', String(on));
     }
     const info = $('#history-info');
-    info.classList.remove('error');
-    info.textContent = `Loading ${rangeLabel(range)}…`;
+    setStatusText(info, `Loading ${rangeLabel(range)}…`, '', ['error']);
     const q = rangeToQuery(range, Date.now());
     const t0 = performance.now();
     let list: Series[];
@@ -88,8 +85,7 @@ export class HistoryView {
       list = await api.history(HISTORY_METRICS, q.fromUs, q.toUs, q.points);
     } catch (e) {
       if (mySeq !== this.seq) return;
-      info.textContent = `Could not load history: ${toCommandError(e).message}`;
-      info.classList.add('error');
+      setStatusText(info, `Could not load history: ${toCommandError(e).message}`, 'error', ['error']);
       return;
     }
     const elapsed = performance.now() - t0;

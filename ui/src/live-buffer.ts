@@ -78,10 +78,6 @@ export class LiveBuffer {
     return n;
   }
 
-  clear(): void {
-    this.samples = [];
-  }
-
   private trim(): void {
     const arr = this.samples;
     if (arr.length === 0) return;

@@ -7,7 +7,9 @@ import {
   formatCelsius,
   formatCount,
   formatPct,
+  formatPctAxis,
   formatRate,
+  formatRateAxis,
   formatRelative,
 } from './format';
 import { LiveBuffer } from './live-buffer';
@@ -16,13 +18,11 @@ import { DrawGate, throttle } from './throttle';
 // Live tab: "at a glance" tiles + five rolling charts fed by sample events.
 
 const REDRAW_MS = 250; // at most ~4 redraws per second
-const pctAxis = (v: number) => `${v}%`;
-const rateAxis = (v: number) => (v === 0 ? '0' : formatRate(v));
 
 function coresSpec(n: number): ChartSpec {
   return {
     lines: Array.from({ length: n }, (_, i) => ({ label: `cpu${i}`, color: coreColor(i, n), fmt: formatPct })),
-    yFmt: pctAxis,
+    yFmt: formatPctAxis,
     yRange: [0, 100],
     syncKey: 'live',
   };
@@ -40,7 +40,7 @@ export class LiveView {
   constructor() {
     this.cpu = new TimeChart($('#chart-cpu'), {
       lines: [{ label: 'CPU', color: COLORS.cpu, fmt: formatPct }],
-      yFmt: pctAxis,
+      yFmt: formatPctAxis,
       yRange: [0, 100],
       syncKey: 'live',
     });
@@ -59,7 +59,7 @@ export class LiveView {
         { label: 'read', color: COLORS.read, fmt: formatRate },
         { label: 'write', color: COLORS.write, fmt: formatRate },
       ],
-      yFmt: rateAxis,
+      yFmt: formatRateAxis,
       bytes: true,
       syncKey: 'live',
     });
@@ -68,7 +68,7 @@ export class LiveView {
         { label: 'rx', color: COLORS.rx, fmt: formatRate },
         { label: 'tx', color: COLORS.tx, fmt: formatRate },
       ],
-      yFmt: rateAxis,
+      yFmt: formatRateAxis,
       bytes: true,
       syncKey: 'live',
     });

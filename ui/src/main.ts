@@ -163,7 +163,7 @@ for (const t of TABS) $(`#tab-${t}`).addEventListener('click', () => showTab(t))
 // Arrow keys move between tabs (ARIA tabs pattern).
 $('#tabs').addEventListener('keydown', (ev) => {
   if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
-  const cur = TABS.findIndex((t) => $(`#tab-${t}`).classList.contains('active'));
+  const cur = TABS.indexOf(currentTab);
   const next = TABS[(cur + (ev.key === 'ArrowRight' ? 1 : TABS.length - 1)) % TABS.length];
   showTab(next);
   $(`#tab-${next}`).focus();

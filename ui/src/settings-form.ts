@@ -126,8 +126,6 @@ export function displayValue(form: SettingsForm, spec: FieldSpec): string | bool
       return '';
     case 'bool':
       return v === true;
-    case 'pct':
-      return v === null || v === undefined ? '' : String(v);
     default:
       return v === null || v === undefined ? '' : String(v);
   }

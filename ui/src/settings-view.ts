@@ -11,7 +11,6 @@ import {
   SECRET_SET_FLAG,
   secretPlaceholder,
   type FieldSpec,
-  visibleGroups,
   type RawValues,
 } from './settings-form';
 
@@ -96,12 +95,6 @@ export class SettingsView {
     for (const spec of FIELDS) {
       const row = input(spec).closest<HTMLElement>('.field');
       if (row) row.hidden = !isFieldVisible(spec, sk, ck);
-    }
-    // Group headings/notes marked with data-group follow the same rule.
-    const groups = visibleGroups(sk, ck);
-    for (const el of $all('[data-group]')) {
-      const g = el.dataset.group as keyof typeof groups;
-      if (g in groups) el.hidden = !groups[g];
     }
   }
 
