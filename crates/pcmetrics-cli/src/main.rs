@@ -11,9 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use pcmetrics_core::buffer::history;
 use pcmetrics_core::config::{Config, Settings};
 use pcmetrics_core::host::HostIdentity;
-use pcmetrics_core::pipeline;
 use pcmetrics_core::sample::{SourceKind, SyntheticSource, now_us};
-use pcmetrics_core::sync::{Step, Syncer};
+use pcmetrics_core::sync::{LastMaintenance, Step, Syncer};
+use pcmetrics_core::{maintain, pipeline};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +45,18 @@ enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Maintain the table now: compact closed days, expire snapshots, delete what no
+    /// retained snapshot references. Also runs by itself after syncs.
+    Maintain {
+        /// Say what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        /// Abort the process when maintenance reaches this step (crash tests).
+        #[arg(long, hide = true, value_name = "STEP")]
+        fail_at: Option<maintain::Step>,
     },
     /// A downsampled series from the local history.
     History(HistoryArgs),
@@ -171,12 +183,20 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run(settings, args).await,
         Command::Sync(args) => sync(settings, args).await,
         Command::Status { json } => status(settings, json).await,
+        Command::Maintain {
+            dry_run,
+            json,
+            fail_at,
+        } => maintain(settings, dry_run, json, fail_at).await,
         Command::History(args) => history(settings, args),
         Command::Simulate(args) => simulate(settings, args),
         Command::Config { action } => {
             match action {
                 ConfigAction::Show => print!("{}", config.to_redacted_toml()),
                 ConfigAction::Check => {
+                    if let Some(w) = &settings.maintenance.warning {
+                        eprintln!("warning: {w}");
+                    }
                     println!("config ok");
                     println!("data dir:  {}", settings.data_dir.display());
                     println!("table:     {}", settings.table_ident());
@@ -294,6 +314,32 @@ async fn sync(settings: Settings, args: SyncArgs) -> Result<ExitCode> {
     }
 }
 
+async fn maintain(
+    settings: Settings,
+    dry_run: bool,
+    json: bool,
+    fail_at: Option<maintain::Step>,
+) -> Result<ExitCode> {
+    if let Some(w) = &settings.maintenance.warning {
+        eprintln!("warning: {w}");
+    }
+    let syncer = syncer(settings)?.with_maintenance_fail_point(fail_at);
+    let report = syncer.maintain(dry_run).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} ({:.2}s)",
+            report.summary(),
+            report.duration_ms as f64 / 1000.0
+        );
+        for w in &report.warnings {
+            println!("warning: {w}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn fmt_time(us: Option<i64>) -> String {
     us.and_then(chrono::DateTime::from_timestamp_micros)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -311,11 +357,21 @@ async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
     let syncer = Syncer::new(settings.clone(), host.clone(), Arc::new(Mutex::new(buffer)));
     let table = tokio::time::timeout(Duration::from_secs(10), async {
         let t = syncer.table().await?;
-        t.load().await.map_err(pcmetrics_core::Error::from)
+        let loaded = t.load().await?;
+        let health = match &loaded {
+            Some(_) => maintain::health::measure(t).await?,
+            None => None,
+        };
+        Ok::<_, pcmetrics_core::Error>(loaded.map(|l| (l, health)))
     })
     .await;
+    let last_maintenance = LastMaintenance::read(&settings.data_dir);
+    let mut health = None;
     let (metadata_location, table_error) = match table {
-        Ok(Ok(Some(t))) => (t.metadata_location().map(str::to_owned), None),
+        Ok(Ok(Some((t, h)))) => {
+            health = h;
+            (t.metadata_location().map(str::to_owned), None)
+        }
         Ok(Ok(None)) => (
             None,
             Some("not created yet (the first sync creates it)".to_owned()),
@@ -338,6 +394,9 @@ async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
             "lakehouse": settings.describe_lakehouse(),
             "metadata_location": metadata_location,
             "table_error": table_error,
+            "table_health": health,
+            "last_maintenance": last_maintenance,
+            "maintenance_role": format!("{:?}", settings.maintenance.role).to_lowercase(),
             "recent_syncs": runs,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -373,6 +432,32 @@ async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
             .as_deref()
             .or(table_error.as_deref())
             .unwrap_or("-")
+    );
+    if let Some(h) = &health {
+        println!(
+            "table health:      {} data files ({} bytes, {} stored), {} manifests in the current snapshot, {} snapshots (oldest {}), metadata {} files {} bytes",
+            h.data_files,
+            h.data_bytes,
+            h.stored_data_files,
+            h.manifests,
+            h.snapshots,
+            fmt_time(h.oldest_snapshot_ms.map(|ms| ms * 1000)),
+            h.metadata_files,
+            h.metadata_bytes
+        );
+    }
+    println!(
+        "last maintenance:  {}",
+        match &last_maintenance {
+            None => "never".to_owned(),
+            Some(m) => format!(
+                "{}: {}",
+                fmt_time(Some(m.at_ms * 1000)),
+                m.error
+                    .clone()
+                    .unwrap_or_else(|| m.report.as_ref().map_or_else(String::new, |r| r.summary()))
+            ),
+        }
     );
     if !runs.is_empty() {
         println!("recent syncs:");

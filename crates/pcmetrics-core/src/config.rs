@@ -104,6 +104,80 @@ pub struct Config {
     pub catalog: CatalogConfig,
     #[serde(default)]
     pub notify: NotifyConfig,
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
+}
+
+/// Who keeps the table small and fast: compaction, snapshot expiry, garbage collection
+/// and the landing zone's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MaintenanceRole {
+    /// "full", except "own" when S3 storage is paired with the embedded SQL catalog (other
+    /// PCs may keep their own catalogs over the same table location).
+    #[default]
+    Auto,
+    /// Everything, for every PC's files: compaction, expiry, garbage collection (including
+    /// orphan files under the table location) and the whole landing zone.
+    Full,
+    /// This PC's share only: compacts its own files, expires snapshots and deletes what
+    /// the expired snapshots alone referenced, and its own landing files. No orphan scan.
+    Own,
+    /// Nothing: another engine maintains the table (Spark's Iceberg procedures). Appends
+    /// still merge manifests, as every Iceberg writer does.
+    Off,
+}
+
+/// Table maintenance. Runs after a sync, at most once per `interval`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// "auto" (default), "full", "own" or "off". On a table many PCs share, set "own" on
+    /// all but one PC, which keeps "full".
+    #[serde(default)]
+    pub role: MaintenanceRole,
+    /// Time between maintenance runs, checked after each sync. Default "1h".
+    #[serde(default = "default_maintenance_interval")]
+    pub interval: String,
+    /// A day's files are compacted into one per PC once the day (UTC) ended this long
+    /// ago. Default "2h". Samples that arrive later are compacted in at the next run.
+    #[serde(default = "default_compact_after")]
+    pub compact_after: String,
+    /// Files under the table location that no snapshot references are deleted once they
+    /// are this old, so commits in flight on other PCs or engines are never touched.
+    /// Default "6h".
+    #[serde(default = "default_orphan_age")]
+    pub orphan_age: String,
+    /// Landing zone files are deleted this long after they landed. The landing zone is
+    /// the raw drop of every sync (for replays and audits); the table keeps the data.
+    /// Default "30d"; "0s" keeps them forever.
+    #[serde(default = "default_landing_retention")]
+    pub landing_retention: String,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self {
+            role: MaintenanceRole::default(),
+            interval: default_maintenance_interval(),
+            compact_after: default_compact_after(),
+            orphan_age: default_orphan_age(),
+            landing_retention: default_landing_retention(),
+        }
+    }
+}
+
+fn default_maintenance_interval() -> String {
+    "1h".into()
+}
+fn default_compact_after() -> String {
+    "2h".into()
+}
+fn default_orphan_age() -> String {
+    "6h".into()
+}
+fn default_landing_retention() -> String {
+    "30d".into()
 }
 
 /// Desktop notifications of the tray app (the CLI ignores this section).
@@ -189,8 +263,11 @@ pub struct SyncConfig {
     /// Key prefix of the landing zone in the object store. Default "landing/pc_metrics".
     #[serde(default = "default_landing_prefix")]
     pub landing_prefix: String,
-    /// How long table snapshots are kept before pcmetrics expires them (the newest 10 are
-    /// always kept). Default "1d".
+    /// How long table snapshots are kept before maintenance expires them (the newest 10
+    /// are always kept). Default "1h": exactly-once does not need old snapshots (the
+    /// per-buffer watermark carries it), and every metadata file lists every kept
+    /// snapshot, so a fleet of PCs syncing every 5 minutes would otherwise write
+    /// megabytes of metadata per sync.
     #[serde(default = "default_snapshot_retention")]
     pub snapshot_retention: String,
 }
@@ -295,7 +372,7 @@ fn default_landing_prefix() -> String {
     "landing/pc_metrics".into()
 }
 fn default_snapshot_retention() -> String {
-    "1d".into()
+    "1h".into()
 }
 fn default_true() -> bool {
     true
@@ -539,6 +616,7 @@ impl Config {
         let storage = self.storage_settings(&data_dir)?;
         let catalog = self.catalog_settings(&data_dir, &storage)?;
         let notify = self.notify_settings(sampling_interval)?;
+        let maintenance = self.maintenance_settings(&storage, &catalog)?;
 
         Ok(Settings {
             data_dir,
@@ -562,6 +640,47 @@ impl Config {
             storage,
             catalog,
             notify,
+            maintenance,
+        })
+    }
+
+    fn maintenance_settings(
+        &self,
+        storage: &StorageSettings,
+        catalog: &CatalogSettings,
+    ) -> Result<MaintenanceSettings, ConfigError> {
+        let m = &self.maintenance;
+        let shared_location_risk = matches!(storage, StorageSettings::S3(_))
+            && matches!(catalog, CatalogSettings::Sql { .. });
+        let (role, warning) = match m.role {
+            MaintenanceRole::Auto if shared_location_risk => (
+                MaintenanceRole::Own,
+                Some(
+                    "storage.kind = \"s3\" with the embedded SQL catalog: every PC that does this keeps its own catalog over the same table location, and they cannot see each other's commits. Share a table through a REST catalog (catalog.kind = \"rest\"). Maintenance runs as maintenance.role = \"own\" (no orphan scan); set \"full\" if this PC is the only writer of the bucket's warehouse.".to_owned(),
+                ),
+            ),
+            MaintenanceRole::Auto => (MaintenanceRole::Full, None),
+            role => (role, None),
+        };
+        let interval = duration("maintenance.interval", &m.interval)?;
+        if interval < Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                "maintenance.interval",
+                format!(
+                    "{:?} is too short: maintenance reads the table's manifests; write e.g. \"1h\"",
+                    m.interval
+                ),
+            ));
+        }
+        let landing_retention =
+            duration_or_zero("maintenance.landing_retention", &m.landing_retention)?;
+        Ok(MaintenanceSettings {
+            role,
+            warning,
+            interval,
+            compact_after: duration("maintenance.compact_after", &m.compact_after)?,
+            orphan_age: duration_or_zero("maintenance.orphan_age", &m.orphan_age)?,
+            landing_retention: (!landing_retention.is_zero()).then_some(landing_retention),
         })
     }
 
@@ -772,6 +891,14 @@ pub fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
     }
 }
 
+/// Like [`duration`], but zero ("0s") is allowed.
+fn duration_or_zero(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) => Ok(d),
+        Err(_) => duration(key, value),
+    }
+}
+
 fn identifier(key: &str, value: &str) -> Result<(), ConfigError> {
     let ok = !value.is_empty()
         && value.len() <= 128
@@ -811,6 +938,20 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub catalog: CatalogSettings,
     pub notify: NotifySettings,
+    pub maintenance: MaintenanceSettings,
+}
+
+/// Validated `[maintenance]`, with `role` resolved (never `Auto`).
+#[derive(Debug, Clone)]
+pub struct MaintenanceSettings {
+    pub role: MaintenanceRole,
+    /// Why `auto` resolved the way it did, when the user should know.
+    pub warning: Option<String>,
+    pub interval: Duration,
+    pub compact_after: Duration,
+    pub orphan_age: Duration,
+    /// `None`: keep landing files forever.
+    pub landing_retention: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]

@@ -24,7 +24,12 @@
 //! object store (object_store: a local folder or S3), at a key derived from the batch.
 //!
 //! **[`commit`]**: [`commit::BronzeTable`] appends the same files to `bronze.pc_metrics`
-//! through an Iceberg catalog (SQL on SQLite embedded, or REST), exactly once per batch.
+//! through an Iceberg catalog (SQL on SQLite embedded, or REST), exactly once per batch,
+//! with snapshots of its own producer (merge-append keeps the manifest count bounded).
+//!
+//! **[`maintain`]** keeps the table small and fast for years: compacts closed days into
+//! one file per PC, expires old snapshots and deletes what no retained snapshot
+//! references (the table's own metadata decides), and ages out the landing zone.
 //!
 //! **[`sync`]** drives one sync through those stages; **[`pipeline`]** runs sampling and
 //! syncing on their schedules until a shutdown future resolves, publishing [`pipeline::Event`]s.
@@ -32,12 +37,14 @@
 //! **[`config`]** parses and validates the TOML config into [`config::Settings`].
 
 pub mod buffer;
+pub mod clock;
 pub mod commit;
 pub mod config;
 pub mod encode;
 pub mod error;
 pub mod host;
 pub mod land;
+pub mod maintain;
 pub mod pipeline;
 pub mod sample;
 pub mod sync;

@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::buffer::{Batch, SqliteBuffer, SyncRun};
+use crate::clock::Clock;
 use crate::commit::{BatchKey, BronzeTable, Staging};
 use crate::config::Settings;
 use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
 use crate::host::{DirLock, HostIdentity};
 use crate::land::{LandingZone, ObjectStores};
+use crate::maintain::{Maintainer, MaintenanceReport};
 use crate::sample::now_us;
 
 /// Points in a sync where a test can stop the process (see [`Syncer::with_fail_point`]).
@@ -84,21 +86,71 @@ pub struct Syncer {
     encoder: ParquetEncoder,
     lakehouse: tokio::sync::OnceCell<(LandingZone, BronzeTable)>,
     fail_point: Option<Step>,
-    /// When this process last ran table maintenance.
-    maintained_at: Mutex<Option<Instant>>,
+    clock: Arc<dyn Clock>,
+    maintainer: Maintainer,
+    /// When this process last ran table maintenance (by `clock`, in ms).
+    maintained_at: Mutex<Option<i64>>,
+}
+
+/// The last maintenance run of a data dir, kept in `<data dir>/maintenance.json` for
+/// `status` and the tray.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LastMaintenance {
+    /// When it finished, ms since the epoch.
+    pub at_ms: i64,
+    pub report: Option<MaintenanceReport>,
+    pub error: Option<String>,
+}
+
+impl LastMaintenance {
+    fn path(data_dir: &std::path::Path) -> std::path::PathBuf {
+        data_dir.join("maintenance.json")
+    }
+
+    /// The record of `data_dir`, if maintenance ever ran there.
+    pub fn read(data_dir: &std::path::Path) -> Option<Self> {
+        let text = std::fs::read_to_string(Self::path(data_dir)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn write(&self, data_dir: &std::path::Path) -> std::io::Result<()> {
+        let path = Self::path(data_dir);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(tmp, path)
+    }
 }
 
 impl Syncer {
     pub fn new(settings: Settings, host: HostIdentity, buffer: Arc<Mutex<SqliteBuffer>>) -> Self {
         Self {
-            settings,
-            host,
-            buffer,
             encoder: ParquetEncoder::new(),
             lakehouse: tokio::sync::OnceCell::new(),
             fail_point: None,
-            maintained_at: Mutex::new(None),
+            clock: crate::clock::system(),
+            maintainer: Maintainer::new(&settings, host.host_id.clone()),
+            // Across processes too: a `pcmetrics sync` every few minutes must not maintain
+            // the table every time.
+            maintained_at: Mutex::new(LastMaintenance::read(&settings.data_dir).map(|m| m.at_ms)),
+            settings,
+            host,
+            buffer,
         }
+    }
+
+    /// Makes the process exit abruptly when maintenance reaches `step` (crash tests).
+    pub fn with_maintenance_fail_point(mut self, step: Option<crate::maintain::Step>) -> Self {
+        self.maintainer = self.maintainer.with_fail_point(step);
+        self
+    }
+
+    /// Reads the table's time from `clock` (benchmarks run a year in compressed time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Makes the process exit abruptly (no destructors, like `kill -9`) when a sync reaches
@@ -126,7 +178,9 @@ impl Syncer {
                 })?);
                 let landing =
                     LandingZone::from_stores(&stores, &self.settings.sync.landing_prefix)?;
-                let table = BronzeTable::connect(&self.settings, stores).await?;
+                let table = BronzeTable::connect(&self.settings, stores)
+                    .await?
+                    .with_clock(self.clock.clone());
                 Ok::<_, Error>((landing, table))
             })
             .await
@@ -168,7 +222,7 @@ impl Syncer {
         let mut report = SyncReport::default();
         let mut result = self.drain(&mut report, progress).await;
         if result.is_ok() && report.batches > 0 {
-            result = self.maintain_hourly().await;
+            result = self.maintain_if_due().await;
         }
         report.duration_ms = clock.elapsed().as_millis() as u64;
         let run = SyncRun {
@@ -187,33 +241,48 @@ impl Syncer {
         result.map(|()| report)
     }
 
-    /// Table maintenance (see [`BronzeTable::maintain`]) after a sync that committed, at
-    /// most once an hour per process. A failure is logged, not reported: the batches are
-    /// delivered, and the next maintenance tries again.
-    async fn maintain_hourly(&self) -> Result<()> {
+    /// Table maintenance (see [`crate::maintain`]) after a sync that committed, at most
+    /// once per `maintenance.interval`. A failure is logged and recorded, not reported:
+    /// the batches are delivered, and the next run tries again.
+    async fn maintain_if_due(&self) -> Result<()> {
+        let now = self.clock.now_ms();
+        let interval = self.settings.maintenance.interval.as_millis() as i64;
         let due = self
             .maintained_at
             .lock()
             .expect("maintenance clock lock")
-            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600));
-        if !due {
-            return Ok(());
-        }
-        let table = self.table().await?;
-        match table.maintain(self.settings.sync.snapshot_retention).await {
-            Ok(m) => {
-                *self.maintained_at.lock().expect("maintenance clock lock") = Some(Instant::now());
-                if m != Default::default() {
-                    tracing::info!(
-                        snapshots_expired = m.snapshots_expired,
-                        metadata_files_deleted = m.metadata_files_deleted,
-                        "table maintenance"
-                    );
-                }
+            .is_none_or(|t| now - t >= interval);
+        if due {
+            *self.maintained_at.lock().expect("maintenance clock lock") = Some(now);
+            match self.maintain(false).await {
+                Ok(r) if r.did_something() => tracing::info!("table maintenance: {}", r.summary()),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("table maintenance failed, will retry: {e}"),
             }
-            Err(e) => tracing::warn!("table maintenance failed, will retry: {e}"),
         }
         Ok(())
+    }
+
+    /// One maintenance run now (`pcmetrics maintain`), recorded for `status`.
+    pub async fn maintain(&self, dry_run: bool) -> Result<MaintenanceReport> {
+        let (landing, table) = self.lakehouse().await?;
+        let result = self.maintainer.run(table, landing, dry_run).await;
+        if !dry_run {
+            let record = LastMaintenance {
+                at_ms: self.clock.now_ms(),
+                report: result.as_ref().ok().cloned(),
+                error: result.as_ref().err().map(|e| e.to_string()),
+            };
+            if let Err(e) = record.write(&self.settings.data_dir) {
+                tracing::warn!("cannot record the maintenance run: {e}");
+            }
+            if let Ok(r) = &result {
+                for w in &r.warnings {
+                    tracing::warn!("table maintenance: {w}");
+                }
+            }
+        }
+        Ok(result?)
     }
 
     async fn drain(

@@ -125,20 +125,26 @@ impl ParquetEncoder {
         rows: &[&(i64, MetricSample)],
     ) -> Result<EncodedFile, EncodeError> {
         let batch = to_record_batch(host_id, hostname, rows)?;
-        let mut buf = Vec::with_capacity(rows.len() * 64);
-        let mut writer =
-            ArrowWriter::try_new(&mut buf, ARROW_SCHEMA.clone(), Some(self.props.clone()))?;
-        writer.write(&batch)?;
-        let metadata = writer.close()?;
-        let bytes = Bytes::from(buf);
+        let (bytes, stats) = self.encode_batch(&batch)?;
         Ok(EncodedFile {
             day,
             rows: rows.len(),
             first_seq: rows.first().map_or(0, |r| r.0),
             last_seq: rows.last().map_or(0, |r| r.0),
-            stats: file_stats(&metadata),
+            stats,
             bytes,
         })
+    }
+
+    /// One Parquet file of a batch with the table's Arrow schema, and its statistics.
+    /// Compaction writes its files through here too, so they match the synced ones.
+    pub fn encode_batch(&self, batch: &RecordBatch) -> Result<(Bytes, FileStats), EncodeError> {
+        let mut buf = Vec::with_capacity(batch.num_rows() * 64);
+        let mut writer =
+            ArrowWriter::try_new(&mut buf, ARROW_SCHEMA.clone(), Some(self.props.clone()))?;
+        writer.write(batch)?;
+        let metadata = writer.close()?;
+        Ok((Bytes::from(buf), file_stats(&metadata)))
     }
 }
 

@@ -1,0 +1,288 @@
+//! Compaction: every closed UTC day ends up as one data file per PC.
+//!
+//! A day at the default cadence is 288 syncs, so 288 small files per PC; a scan of one
+//! hour would open all of them. Once a day has ended `maintenance.compact_after` ago, the
+//! live files of each (PC, day) are read, concatenated, sorted by `(ts, seq)`, written as
+//! one file through the same encoder the sync uses, and swapped in by one `replace`
+//! snapshot for every group of the run. Rows, values and statistics are those of the
+//! inputs (the row count is checked before anything is committed). Samples of a closed
+//! day that arrive later (a PC offline for days) make a second file, merged in by the
+//! next run. Files of another shape (written by another engine) are left alone.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{Array, RecordBatch};
+use arrow_ord::sort::{SortColumn, lexsort_to_indices};
+use iceberg::spec::{DataFile, Literal, PrimitiveLiteral};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::MaintenanceReport;
+use crate::commit::snapshot::live_files;
+use crate::commit::{BronzeTable, Change, CommitError, Outcome};
+use crate::encode::ParquetEncoder;
+use crate::encode::schema::ARROW_SCHEMA;
+
+/// Most (PC, day) groups one run rewrites, so a run stays short even on a table that
+/// predates compaction; the next runs go on where it stopped.
+pub const MAX_GROUPS_PER_RUN: usize = 32;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The live files of one PC on one day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub day: i32,
+    pub host_id: String,
+    pub files: Vec<Arc<DataFile>>,
+}
+
+/// The PC a data file belongs to: its `host_id` bounds, when they name one PC.
+fn host_of(f: &DataFile) -> Option<String> {
+    let lo = f.lower_bounds().get(&1)?;
+    let hi = f.upper_bounds().get(&1)?;
+    match (lo.literal(), hi.literal()) {
+        (PrimitiveLiteral::String(a), PrimitiveLiteral::String(b)) if a == b => Some(a.clone()),
+        _ => None,
+    }
+}
+
+/// The `ts_day` partition of a data file.
+fn day_of(f: &DataFile) -> Option<i32> {
+    match f.partition().fields().first()? {
+        Some(Literal::Primitive(PrimitiveLiteral::Int(d))) => Some(*d),
+        _ => None,
+    }
+}
+
+/// The groups worth compacting: closed days with more than one file of a PC (only
+/// `only_host`'s with the `own` role), oldest first, at most [`MAX_GROUPS_PER_RUN`].
+pub fn plan(
+    files: &[Arc<DataFile>],
+    now_ms: i64,
+    compact_after: Duration,
+    only_host: Option<&str>,
+) -> Vec<Group> {
+    let mut groups: BTreeMap<(i32, String), Vec<Arc<DataFile>>> = BTreeMap::new();
+    for f in files {
+        let (Some(day), Some(host)) = (day_of(f), host_of(f)) else {
+            continue;
+        };
+        let closed_at = (i64::from(day) + 1) * DAY_MS + compact_after.as_millis() as i64;
+        if closed_at > now_ms || only_host.is_some_and(|h| h != host) {
+            continue;
+        }
+        groups.entry((day, host)).or_default().push(f.clone());
+    }
+    groups
+        .into_iter()
+        .filter(|(_, files)| files.len() > 1)
+        .take(MAX_GROUPS_PER_RUN)
+        .map(|((day, host_id), files)| Group {
+            day,
+            host_id,
+            files,
+        })
+        .collect()
+}
+
+/// Plans and (unless `dry_run`) compacts, committing one replace snapshot.
+pub async fn run(
+    table: &BronzeTable,
+    now_ms: i64,
+    compact_after: Duration,
+    only_host: Option<&str>,
+    dry_run: bool,
+    fail_point: Option<super::Step>,
+    report: &mut MaintenanceReport,
+) -> Result<(), CommitError> {
+    let base = table.load_existing().await?;
+    let live: Vec<Arc<DataFile>> = live_files(&base)
+        .await
+        .map_err(|e| table.err(e))?
+        .into_iter()
+        .map(|f| f.file)
+        .collect();
+    let groups = plan(&live, now_ms, compact_after, only_host);
+    if groups.is_empty() {
+        return Ok(());
+    }
+    if dry_run {
+        for g in &groups {
+            report.days_compacted += 1;
+            report.files_compacted += g.files.len() as u64;
+            report.rows_compacted += g.files.iter().map(|f| f.record_count()).sum::<u64>();
+        }
+        return Ok(());
+    }
+    let encoder = ParquetEncoder::new();
+    let mut removed = HashSet::new();
+    let mut added = Vec::new();
+    let mut rows = 0;
+    for g in &groups {
+        match rewrite(table, &base, &encoder, g).await {
+            Ok(file) => {
+                removed.extend(g.files.iter().map(|f| f.file_path().to_owned()));
+                rows += file.record_count();
+                added.push(file);
+            }
+            Err(e) => report.warnings.push(format!(
+                "compaction of {} on day {}: {e}",
+                g.host_id,
+                crate::encode::day_string(g.day)
+            )),
+        }
+    }
+    if added.is_empty() {
+        return Ok(());
+    }
+    super::reached(fail_point, super::Step::Compacted);
+    let change = Change::replace(removed.clone(), added);
+    match table.commit_change(base, |_| Some(change.clone())).await? {
+        Outcome::Committed { .. } => {
+            report.days_compacted += change.added.len() as u64;
+            report.files_compacted += removed.len() as u64;
+            report.rows_compacted += rows;
+        }
+        Outcome::Skipped { .. } => {}
+    }
+    Ok(())
+}
+
+/// Reads a group's files, sorts their rows by `(ts, seq)` and writes them as one file.
+async fn rewrite(
+    table: &BronzeTable,
+    base: &iceberg::table::Table,
+    encoder: &ParquetEncoder,
+    group: &Group,
+) -> Result<DataFile, CommitError> {
+    let fail = |message: String| CommitError::Write {
+        location: group.files[0].file_path().to_owned(),
+        message,
+    };
+    let mut batches = Vec::new();
+    for f in &group.files {
+        let bytes = base
+            .file_io()
+            .new_input(f.file_path())
+            .map_err(|e| table.err(e))?
+            .read()
+            .await
+            .map_err(|e| table.err(e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .map_err(|e| fail(format!("{}: {e}", f.file_path())))?;
+        for b in reader {
+            let b = b.map_err(|e| fail(format!("{}: {e}", f.file_path())))?;
+            let same_shape = b.schema().fields().len() == ARROW_SCHEMA.fields().len()
+                && b.schema()
+                    .fields()
+                    .iter()
+                    .zip(ARROW_SCHEMA.fields())
+                    .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type());
+            if !same_shape {
+                return Err(fail(format!(
+                    "{} does not have the columns pcmetrics writes; left as it is",
+                    f.file_path()
+                )));
+            }
+            batches.push(
+                RecordBatch::try_new(ARROW_SCHEMA.clone(), b.columns().to_vec())
+                    .map_err(|e| fail(e.to_string()))?,
+            );
+        }
+    }
+    let all = arrow_select::concat::concat_batches(&ARROW_SCHEMA, &batches)
+        .map_err(|e| fail(e.to_string()))?;
+    let expected: u64 = group.files.iter().map(|f| f.record_count()).sum();
+    if all.num_rows() as u64 != expected {
+        return Err(fail(format!(
+            "read {} rows where the manifests say {expected}; left as it is",
+            all.num_rows()
+        )));
+    }
+    let column = |name: &str| all.column_by_name(name).expect("table column").clone();
+    let order = lexsort_to_indices(
+        &[
+            SortColumn {
+                values: column("ts"),
+                options: None,
+            },
+            SortColumn {
+                values: column("seq"),
+                options: None,
+            },
+        ],
+        None,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let sorted =
+        arrow_select::take::take_record_batch(&all, &order).map_err(|e| fail(e.to_string()))?;
+    debug_assert_eq!(sorted.column(0).null_count(), 0);
+    let (bytes, stats) = encoder
+        .encode_batch(&sorted)
+        .map_err(|e| fail(e.to_string()))?;
+    let name = format!(
+        "{}-compact-{}",
+        group.host_id,
+        uuid::Uuid::new_v4().simple()
+    );
+    table
+        .write_data_file(base, group.day, &name, bytes, sorted.num_rows(), &stats)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iceberg::spec::{DataContentType, DataFileBuilder, DataFileFormat, Datum, Struct};
+    use std::collections::HashMap;
+
+    fn file(path: &str, host: &str, day: i32) -> Arc<DataFile> {
+        Arc::new(
+            DataFileBuilder::default()
+                .content(DataContentType::Data)
+                .file_path(path.to_owned())
+                .file_format(DataFileFormat::Parquet)
+                .partition(Struct::from_iter([Some(Literal::date(day))]))
+                .record_count(1)
+                .file_size_in_bytes(1)
+                .lower_bounds(HashMap::from([(1, Datum::string(host))]))
+                .upper_bounds(HashMap::from([(1, Datum::string(host))]))
+                .build()
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn plans_closed_days_per_host() {
+        let files = vec![
+            file("a1", "a", 10),
+            file("a2", "a", 10),
+            file("b1", "b", 10),
+            file("b2", "b", 10),
+            file("a3", "a", 11), // open: day 11 has not ended + 2 h
+            file("a4", "a", 11),
+            file("c1", "c", 9), // a single file: nothing to do
+        ];
+        let now = 12 * DAY_MS + 3_600_000; // day 12, 01:00
+        let groups = plan(&files, now, Duration::from_secs(7200), None);
+        let keys: Vec<(i32, &str, usize)> = groups
+            .iter()
+            .map(|g| (g.day, g.host_id.as_str(), g.files.len()))
+            .collect();
+        assert_eq!(keys, vec![(10, "a", 2), (10, "b", 2)]);
+        let own = plan(&files, now, Duration::from_secs(7200), Some("b"));
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0].host_id, "b");
+        // Day 11 closes at day 12 02:00.
+        let later = plan(
+            &files,
+            12 * DAY_MS + 7_200_000,
+            Duration::from_secs(7200),
+            None,
+        );
+        assert_eq!(later.len(), 3);
+    }
+}
