@@ -412,6 +412,14 @@ async function sync() {
     `  CLI: acked_seq ${statusBefore.buffer.acked_seq} → ${st.buffer.acked_seq}, pending ${st.buffer.pending}, ` +
       `${parquet.length} Parquet file(s), metadata ${metaPath.split('/').slice(-2).join('/')}`,
   );
+  // The table as measured after the maintenance run that follows a committed sync.
+  const health = st.last_maintenance?.health;
+  assert.ok(health, `no table health after a sync: last_maintenance = ${JSON.stringify(st.last_maintenance)}`);
+  const tableText = await waitFor('#sync-table to show the table', () => text('#sync-table'), (t) => / rows · .* manifests? · /.test(t));
+  assert.equal(num(tableText.split(' row')[0]), health.rows, `#sync-table says "${tableText}", the CLI ${health.rows} rows`);
+  const maintText = await text('#sync-maintenance');
+  assert.match(maintText, /ago|just now/, `#sync-maintenance says "${maintText}"`);
+  log(`  table: "${tableText}"; maintenance: "${maintText}"`);
   log(`  ${await screenshot('sync.png')}`);
 }
 

@@ -103,6 +103,49 @@ export interface SyncStatus {
   consecutive_failures: number;
   next_sync_us: number | null;
   last_error: string | null;
+  /** who maintains the table from this PC: everything, this PC's files, or nobody */
+  maintenance_role: 'full' | 'own' | 'off';
+  /** why "auto" chose the role, when the user should know */
+  maintenance_warning: string | null;
+  last_maintenance: LastMaintenance | null;
+}
+
+/** The table measured after a maintenance run (crates/pcmetrics-core/src/maintain/health.rs). */
+export interface TableHealth {
+  data_files: number;
+  manifests: number;
+  snapshots: number;
+  oldest_snapshot_ms: number | null;
+  rows: number;
+  metadata_files: number;
+  metadata_bytes: number;
+  stored_data_files: number;
+  data_bytes: number;
+}
+
+export interface MaintenanceReport {
+  days_compacted: number;
+  files_compacted: number;
+  rows_compacted: number;
+  snapshots_expired: number;
+  manifest_lists_deleted: number;
+  manifests_deleted: number;
+  data_files_deleted: number;
+  metadata_files_deleted: number;
+  orphans_deleted: number;
+  landing_files_deleted: number;
+  bytes_deleted: number;
+  warnings: string[];
+  duration_ms: number;
+  dry_run: boolean;
+}
+
+export interface LastMaintenance {
+  /** when it finished, ms since the epoch */
+  at_ms: number;
+  report: MaintenanceReport | null;
+  error: string | null;
+  health: TableHealth | null;
 }
 
 export type UiEvent =

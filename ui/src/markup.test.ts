@@ -42,7 +42,7 @@ describe('index.html', () => {
     'now-cpu', 'now-mem', 'now-swap', 'now-disk', 'now-net', 'now-load', 'now-temp', 'now-pending',
     'chart-cpu', 'chart-cores', 'chart-mem', 'chart-disk', 'chart-net',
     'hist-cpu', 'hist-mem', 'hist-disk', 'hist-net', 'hist-load', 'history-info',
-    'sync-pending', 'sync-oldest', 'sync-last', 'sync-target', 'sync-now', 'sync-result', 'sync-runs',
+    'sync-pending', 'sync-oldest', 'sync-last', 'sync-target', 'sync-table', 'sync-maintenance', 'sync-now', 'sync-result', 'sync-runs',
     'settings-form', 'settings-save', 'settings-test', 'settings-message',
   ])('has #%s', (id) => {
     expect(indexHtml).toContain(`id="${id}"`);

@@ -11,6 +11,7 @@ import {
   type SyncAction,
   type SyncUiState,
 } from './sync-state';
+import { tableLines } from './table-health';
 
 // Sync tab: buffer/target facts, "Sync now", last result and recent runs.
 
@@ -77,6 +78,11 @@ export class SyncView {
         ? `${st.consecutive_failures} failed ${st.consecutive_failures === 1 ? 'attempt' : 'attempts'} in a row` +
           (st.last_error ? `: ${st.last_error}` : '')
         : '';
+    const t = tableLines(st, nowUs);
+    $('#sync-table').textContent = t.table;
+    const m = $('#sync-maintenance');
+    setStatusText(m, t.maintenance, t.failed ? 'error' : '', ['error']);
+    m.title = t.detail;
     this.renderRuns(st.recent_runs, nowUs);
   }
 

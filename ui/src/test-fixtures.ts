@@ -68,6 +68,9 @@ export function status(over: Partial<SyncStatus> = {}): SyncStatus {
     consecutive_failures: 0,
     next_sync_us: null,
     last_error: null,
+    maintenance_role: 'full',
+    maintenance_warning: null,
+    last_maintenance: null,
     ...over,
   };
 }

@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use pcmetrics_core::buffer::history::{self, Series};
 use pcmetrics_core::buffer::{SqliteBuffer, SyncRun};
-use pcmetrics_core::config::{ConfigError, Settings};
+use pcmetrics_core::config::{ConfigError, MaintenanceRole, Settings};
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::pipeline::{self, ControlInbox, Controller, Event};
 use pcmetrics_core::sample::{MetricSample, now_us};
-use pcmetrics_core::sync::{ConnectionReport, SyncProgress, SyncReport, check_connection};
+use pcmetrics_core::sync::{
+    ConnectionReport, LastMaintenance, SyncProgress, SyncReport, check_connection,
+};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
 
@@ -183,6 +185,12 @@ pub struct SyncStatus {
     pub consecutive_failures: u32,
     pub next_sync_us: Option<i64>,
     pub last_error: Option<String>,
+    /// Table maintenance: this PC's role ("full", "own", "off"), why `auto` chose it when
+    /// the user should know, and the last run with the table measured after it (from
+    /// `<data dir>/maintenance.json`, so polling never touches the lakehouse).
+    pub maintenance_role: MaintenanceRole,
+    pub maintenance_warning: Option<String>,
+    pub last_maintenance: Option<LastMaintenance>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -452,6 +460,7 @@ impl AppService {
             })
             .await?;
         let live = self.live();
+        let settings = self.settings();
         Ok(SyncStatus {
             pending: status.pending,
             max_pending,
@@ -464,6 +473,9 @@ impl AppService {
             consecutive_failures: live.consecutive_failures,
             next_sync_us: live.next_sync_us,
             last_error: live.last_error.or(live.stopped),
+            maintenance_role: settings.maintenance.role,
+            maintenance_warning: settings.maintenance.warning.clone(),
+            last_maintenance: LastMaintenance::read(&settings.data_dir),
         })
     }
 

@@ -113,7 +113,7 @@ async fn samples_stream_sync_now_delivers_and_history_answers() {
     let report = app.sync_now().await.expect("sync now");
     assert!(report.rows >= before.pending, "{report:?} vs {before:?}");
     let after = app.sync_status().await.unwrap();
-    let last = after.last_success.expect("the sync is recorded");
+    let last = after.last_success.clone().expect("the sync is recorded");
     assert_eq!(last.rows, report.rows);
     assert_eq!(after.recent_runs.first().map(|r| r.rows), Some(report.rows));
     assert_eq!(after.recent_runs.len(), before.recent_runs.len() + 1);
@@ -121,6 +121,20 @@ async fn samples_stream_sync_now_delivers_and_history_answers() {
         after.pending < 4,
         "only samples taken since remain: {}",
         after.pending
+    );
+    // The first sync that committed ran table maintenance and measured the table.
+    let maintenance = after.last_maintenance.as_ref().expect("maintenance ran");
+    assert_eq!(maintenance.error, None);
+    let health = maintenance.health.as_ref().expect("the table was measured");
+    assert!(
+        health.rows >= 1 && health.data_files >= 1 && health.snapshots >= 1,
+        "{health:?}"
+    );
+    let json = serde_json::to_value(&after).unwrap();
+    assert_eq!(json["maintenance_role"], "full");
+    assert!(
+        json["last_maintenance"]["health"]["manifests"].as_u64() >= Some(1),
+        "{json}"
     );
 
     let now = now_us();

@@ -100,6 +100,9 @@ pub struct LastMaintenance {
     pub at_ms: i64,
     pub report: Option<MaintenanceReport>,
     pub error: Option<String>,
+    /// The table measured right after the run (absent when it could not be measured).
+    #[serde(default)]
+    pub health: Option<crate::maintain::health::TableHealth>,
 }
 
 impl LastMaintenance {
@@ -268,10 +271,19 @@ impl Syncer {
         let (landing, table) = self.lakehouse().await?;
         let result = self.maintainer.run(table, landing, dry_run).await;
         if !dry_run {
+            // Best effort: the figures are for `status` and the tray, not for the run.
+            let health = match crate::maintain::health::measure(table).await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::debug!("cannot measure the table after maintenance: {e}");
+                    None
+                }
+            };
             let record = LastMaintenance {
                 at_ms: self.clock.now_ms(),
                 report: result.as_ref().ok().cloned(),
                 error: result.as_ref().err().map(|e| e.to_string()),
+                health,
             };
             if let Err(e) = record.write(&self.settings.data_dir) {
                 tracing::warn!("cannot record the maintenance run: {e}");
