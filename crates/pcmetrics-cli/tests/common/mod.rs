@@ -18,6 +18,12 @@ pub fn pcmetrics<K: AsRef<str>, V: AsRef<str>>(
 ) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
     cmd.arg("--data-dir").arg(data_dir).args(args);
+    isolate(&mut cmd, data_dir, env);
+    cmd.output().expect("run pcmetrics")
+}
+
+/// Gives `cmd` only `env` from the outside (see [`pcmetrics`]).
+pub fn isolate<K: AsRef<str>, V: AsRef<str>>(cmd: &mut Command, data_dir: &Path, env: &[(K, V)]) {
     cmd.env("HOME", data_dir)
         .env("XDG_CONFIG_HOME", data_dir.join("no-config"));
     for (k, _) in std::env::vars() {
@@ -28,7 +34,6 @@ pub fn pcmetrics<K: AsRef<str>, V: AsRef<str>>(
     for (k, v) in env {
         cmd.env(k.as_ref(), v.as_ref());
     }
-    cmd.output().expect("run pcmetrics")
 }
 
 /// Status, stdout and stderr, for assertion messages.

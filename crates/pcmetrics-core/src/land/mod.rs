@@ -12,6 +12,7 @@
 //! a pure function of the batch, so a retried sync overwrites its own earlier attempt
 //! instead of adding a second copy; the landing zone holds each synced row once.
 
+pub mod durable;
 pub mod store;
 
 use std::sync::Arc;

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
+use super::durable::DurableLocal;
 use crate::config::{S3Settings, StorageSettings};
 
 /// Resolves locations (`file:///…`, `s3://bucket/…`) to a store and a key.
@@ -27,7 +27,8 @@ impl ObjectStores {
         let stores = Self {
             settings: settings.clone(),
             s3: Mutex::new(HashMap::new()),
-            local: Arc::new(LocalFileSystem::new()),
+            // Durable puts: the catalog must never point at a file a power cut can empty.
+            local: Arc::new(DurableLocal::new()),
         };
         if let StorageSettings::S3(s3) = settings {
             stores.bucket(&s3.bucket, s3)?;
