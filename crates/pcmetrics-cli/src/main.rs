@@ -578,8 +578,7 @@ fn simulate(settings: Settings, args: SimulateArgs) -> Result<ExitCode> {
     }
     buffer.maintain(
         now_us(),
-        settings.buffer.retention,
-        settings.buffer.rollup_retention,
+        &pcmetrics_core::buffer::Retention::from_settings(&settings),
     )?;
     let secs = clock.elapsed().as_secs_f64();
     println!(

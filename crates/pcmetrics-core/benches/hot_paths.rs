@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use pcmetrics_core::buffer::{SqliteBuffer, history};
+use pcmetrics_core::buffer::{Retention, SqliteBuffer, history};
 use pcmetrics_core::encode::ParquetEncoder;
 use pcmetrics_core::sample::{MetricSample, SyntheticSource};
 
@@ -87,8 +87,11 @@ fn history_query(c: &mut Criterion) {
     let end = T0 + month * 1_000_000;
     buf.maintain(
         end,
-        Duration::from_secs(400 * 86_400),
-        Duration::from_secs(400 * 86_400),
+        &Retention {
+            samples: Duration::from_secs(400 * 86_400),
+            rollups: Duration::from_secs(400 * 86_400),
+            sampling_interval: Duration::from_secs(1),
+        },
     )
     .unwrap();
     let cpu = history::metric("cpu").unwrap();

@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pcmetrics_core::buffer::history;
+use pcmetrics_core::buffer::{Retention, history};
 use pcmetrics_core::config::{CatalogSettings, S3Settings, Secret, Settings, StorageSettings};
 use pcmetrics_core::encode::ParquetEncoder;
 use pcmetrics_core::host::HostIdentity;
@@ -220,8 +220,11 @@ fn main() {
     }
     hb.maintain(
         now,
-        Duration::from_secs(month as u64 + 86_400),
-        Duration::from_secs(400 * 86_400),
+        &Retention {
+            samples: Duration::from_secs(month as u64 + 86_400),
+            rollups: Duration::from_secs(400 * 86_400),
+            sampling_interval: Duration::from_secs(1),
+        },
     )
     .expect("rollup");
     let fill = t.elapsed().as_secs_f64();

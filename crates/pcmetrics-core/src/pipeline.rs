@@ -301,8 +301,7 @@ fn sample_loop(
             next_maintenance = Instant::now() + Duration::from_secs(60);
             if let Err(e) = buffer.maintain(
                 crate::sample::now_us(),
-                settings.buffer.retention,
-                settings.buffer.rollup_retention,
+                &crate::buffer::Retention::from_settings(&settings),
             ) {
                 tracing::warn!("history maintenance failed: {e}");
             }

@@ -11,7 +11,8 @@
 //!   counting them is O(1).
 //! - Samples are only deleted in two ways: the oldest pending ones when there are more than
 //!   `max_pending` (counted in `dropped_total`, logged as a warning), and synced ones older
-//!   than the retention, after they were rolled up.
+//!   than the retention, after they were rolled up. "Older" is judged by the wall clock and
+//!   by count ([`Retention`]), so a clock that jumps cannot make all history look old.
 //! - A sync works on a *batch*: a seq range recorded in `batches` before anything leaves
 //!   this file. The batch stays the same across retries (same files, same snapshot
 //!   properties) until [`SqliteBuffer::ack`] forgets it, which happens only after the table
@@ -28,6 +29,9 @@
 
 mod codec;
 pub mod history;
+mod retention;
+
+pub use retention::Retention;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -594,31 +598,43 @@ impl SqliteBuffer {
         run().map_err(|e| self.err(e))
     }
 
-    /// Folds new samples into the per-minute rollups, then deletes synced samples older
-    /// than `retention` and rollups older than `rollup_retention`. Pending samples are
-    /// never pruned. Returns the number of samples deleted.
-    pub fn maintain(
-        &mut self,
-        now_us: i64,
-        retention: Duration,
-        rollup_retention: Duration,
-    ) -> Result<u64> {
+    /// Folds new samples into the per-minute rollups, then deletes synced samples and
+    /// rollups past `retention`. Pending samples are never pruned. Returns the number of
+    /// samples deleted.
+    pub fn maintain(&mut self, now_us: i64, retention: &Retention) -> Result<u64> {
         history::roll_up(&mut self.conn).map_err(|e| BufferError::from_sqlite(&self.path, e))?;
         let acked = Self::meta_i64(&self.conn, "acked_seq").map_err(|e| self.err(e))?;
         let rolled =
             Self::meta_i64(&self.conn, history::ROLLED_SEQ_KEY).map_err(|e| self.err(e))?;
-        let cutoff = now_us - retention.as_micros() as i64;
+        let cutoff = now_us.saturating_sub(retention.samples.as_micros() as i64);
+        // Old by the clock, and with at least `samples_kept_min` samples taken after it.
         let deleted = self
             .conn
             .execute(
-                "DELETE FROM samples WHERE seq <= ?1 AND ts_us < ?2",
-                params![acked.min(rolled), cutoff],
+                "DELETE FROM samples WHERE seq <= ?1 AND ts_us < ?2
+                   AND seq <= (SELECT max(seq) FROM samples) - ?3",
+                params![acked.min(rolled), cutoff, retention.samples_kept_min()],
             )
             .map_err(|e| self.err(e))?;
-        let rollup_cutoff = (now_us - rollup_retention.as_micros() as i64) / 60_000_000;
-        self.conn
-            .execute("DELETE FROM rollup_1m WHERE minute < ?1", [rollup_cutoff])
+        let rollup_cutoff =
+            now_us.saturating_sub(retention.rollups.as_micros() as i64) / 60_000_000;
+        // Old by the clock, and not among the newest `rollups_kept_min` minutes (the
+        // subquery is NULL, so nothing goes, while there are fewer). Counting from the
+        // newest walks the index, so it runs once an hour of rollups is due, not every
+        // minute.
+        let oldest: Option<i64> = self
+            .conn
+            .query_row("SELECT min(minute) FROM rollup_1m", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
+        if oldest.is_some_and(|m| m < rollup_cutoff - 60) {
+            self.conn
+                .execute(
+                    "DELETE FROM rollup_1m WHERE minute < ?1
+                       AND minute < (SELECT minute FROM rollup_1m ORDER BY minute DESC LIMIT 1 OFFSET ?2)",
+                    params![rollup_cutoff, retention.rollups_kept_min()],
+                )
+                .map_err(|e| self.err(e))?;
+        }
         Ok(deleted as u64)
     }
 
@@ -947,10 +963,15 @@ mod tests {
         b.append(&samples(600)).unwrap();
         let batch = b.open_batch(300).unwrap().unwrap();
         b.ack(batch.id).unwrap();
-        // "now" is far in the future: everything is past retention.
+        // "now" is far in the future: everything is past retention by the clock, and
+        // more than the 100 samples the retention holds at 1 s came after the first 300.
         let now = 1_800_000_000_000_000;
-        let day = Duration::from_secs(86_400);
-        let deleted = b.maintain(now, day, day * 10_000).unwrap();
+        let retention = Retention {
+            samples: Duration::from_secs(100),
+            rollups: Duration::from_secs(86_400 * 10_000),
+            sampling_interval: Duration::from_secs(1),
+        };
+        let deleted = b.maintain(now, &retention).unwrap();
         assert_eq!(deleted, 300);
         let st = b.status().unwrap();
         assert_eq!((st.pending, st.samples_kept), (300, 300));
@@ -959,5 +980,48 @@ mod tests {
             .query_row("SELECT sum(cpu_n) FROM rollup_1m", [], |r| r.get(0))
             .unwrap();
         assert_eq!(minutes, 600, "all samples rolled up before pruning");
+    }
+
+    /// One minute with the clock in 2030, or in 2020, deletes nothing the retention keeps.
+    #[test]
+    fn a_clock_jump_either_way_keeps_local_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        let t0 = 1_700_000_000_000_000i64;
+        b.append(&samples(3_000)).unwrap(); // 50 minutes at 1 s from t0
+        while let Some(batch) = b.open_batch(1_000).unwrap() {
+            b.ack(batch.id).unwrap();
+        }
+        let retention = Retention {
+            samples: Duration::from_secs(3_600),
+            rollups: Duration::from_secs(6 * 3_600),
+            sampling_interval: Duration::from_secs(1),
+        };
+        let year = 365 * 86_400 * 1_000_000i64;
+        for now in [t0 + 4 * year, t0 - 4 * year, t0 + 3_000_000_000] {
+            assert_eq!(b.maintain(now, &retention).unwrap(), 0, "now = {now}");
+        }
+        assert_eq!(b.status().unwrap().samples_kept, 3_000);
+        let minutes: i64 = b
+            .conn
+            .query_row("SELECT count(*) FROM rollup_1m", [], |r| r.get(0))
+            .unwrap();
+        let spanned = (t0 + 2_999_000_000) / 60_000_000 - t0 / 60_000_000 + 1;
+        assert_eq!(minutes, spanned, "every rollup minute kept");
+
+        // At the right time and with more history than the retention holds, the old part
+        // goes: 2 hours later, 7 200 samples, an hour kept.
+        b.append(
+            &SyntheticSource::new(t0 + 3_000_000_000, 1_000_000)
+                .take(4_200)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        while let Some(batch) = b.open_batch(5_000).unwrap() {
+            b.ack(batch.id).unwrap();
+        }
+        let now = t0 + 7_200_000_000;
+        assert_eq!(b.maintain(now, &retention).unwrap(), 3_600);
+        assert_eq!(b.status().unwrap().samples_kept, 3_600);
     }
 }
