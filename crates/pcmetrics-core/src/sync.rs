@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::buffer::{Batch, SqliteBuffer, SyncRun};
 use crate::clock::Clock;
-use crate::commit::{BatchKey, BronzeTable, Staging};
+use crate::commit::{BatchKey, BronzeTable, CommitError, Staging};
 use crate::config::Settings;
 use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
@@ -68,6 +68,9 @@ pub struct SyncReport {
     pub metadata_location: Option<String>,
     pub landed: Vec<String>,
     pub duration_ms: u64,
+    /// New buffer ids this sync moved to because the table had another timeline of the
+    /// buffer (a restored or copied data dir); the samples of both are kept.
+    pub rekeyed: Vec<String>,
 }
 
 /// How far a sync is, after each delivered batch. `rows_total` is what was delivered so
@@ -308,7 +311,19 @@ impl Syncer {
                 return Ok(());
             };
             self.reached(Step::BatchOpened);
-            self.deliver(batch, report).await?;
+            match self.deliver(batch, report).await {
+                Ok(()) => {}
+                // Another timeline of this buffer (a restored or copied data dir) delivered
+                // these seqs: continue as a new buffer, so both timelines are kept.
+                Err(Error::Commit(e @ CommitError::Diverged { .. })) => {
+                    let new_id = self.with_buffer(|b| b.rekey()).await?;
+                    tracing::warn!(
+                        "{e}; continuing as buffer {new_id} so that the samples of both timelines are kept"
+                    );
+                    report.rekeyed.push(new_id);
+                }
+                Err(e) => return Err(e),
+            }
             // Best effort: the batch is delivered; a failed count only skips one report.
             if let Ok(pending) = self.with_buffer(|b| b.pending()).await {
                 progress(SyncProgress {
@@ -332,6 +347,7 @@ impl Syncer {
             batch_id: batch.id,
             first_seq: batch.first_seq,
             last_seq: batch.last_seq,
+            opened_us: batch.created_us,
         };
         let batch_id = batch.id;
         if batch.rows.is_empty() {

@@ -402,22 +402,34 @@ async fn maintenance_bounds_metadata_and_keeps_exactly_once(backend: Backend) {
     let rows = table.scan_rows().await.unwrap();
     assert_eq!(by_seq(&rows, &host.host_id).len(), 3000);
 
-    // A retry of batch 1, whose snapshot is gone, is still recognised (watermark).
+    // A batch 1 the table does not know (its snapshot is gone, and this one was opened at
+    // another moment) under the watermark: another timeline of this buffer, refused as
+    // such rather than taken for "already delivered".
     let batch1 = pcmetrics_core::commit::BatchKey {
         host_id: host.host_id.clone(),
         buffer_id: buffer.lock().unwrap().buffer_id().to_owned(),
         batch_id: 1,
         first_seq: 1,
         last_seq: 100,
+        opened_us: 0,
     };
     let rows1 = buffer.lock().unwrap().read_range(1, 100).unwrap();
     let files = pcmetrics_core::encode::ParquetEncoder::new()
         .encode(&host.host_id, &host.hostname, &rows1)
         .unwrap();
-    let again = table.append(&batch1, &host.hostname, &files).await.unwrap();
+    let err = table
+        .append(&batch1, &host.hostname, &files)
+        .await
+        .unwrap_err();
     assert!(
-        again.already,
-        "the expired batch is recognised, not appended again"
+        matches!(
+            err,
+            pcmetrics_core::commit::CommitError::Diverged {
+                watermark: 3000,
+                ..
+            }
+        ),
+        "{err}"
     );
     assert_eq!(table.scan_rows().await.unwrap().len(), 3000);
 

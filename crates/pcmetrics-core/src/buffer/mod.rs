@@ -104,6 +104,8 @@ pub struct Batch {
     pub id: i64,
     pub first_seq: i64,
     pub last_seq: i64,
+    /// When the batch was opened (µs since the epoch); part of its identity in the table.
+    pub created_us: i64,
     /// The rows still present in the range, in seq order.
     pub rows: Vec<(i64, MetricSample)>,
 }
@@ -381,16 +383,16 @@ impl SqliteBuffer {
     /// The open batch if there is one (a retry), else a new batch of up to `max_rows`
     /// pending samples, or `None` when nothing is pending.
     pub fn open_batch(&mut self, max_rows: usize) -> Result<Option<Batch>> {
-        let existing: Option<(i64, i64, i64)> = self
+        let existing: Option<(i64, i64, i64, i64)> = self
             .conn
             .query_row(
-                "SELECT id, first_seq, last_seq FROM batches ORDER BY id LIMIT 1",
+                "SELECT id, first_seq, last_seq, created_us FROM batches ORDER BY id LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let (id, first_seq, last_seq) = match existing {
+        let (id, first_seq, last_seq, created_us) = match existing {
             Some(b) => b,
             None => {
                 let floor = Self::floor(&self.conn).map_err(|e| self.err(e))?;
@@ -400,13 +402,14 @@ impl SqliteBuffer {
                 }
                 let first = floor + 1;
                 let last = max.min(floor + max_rows as i64);
+                let created = crate::sample::now_us();
                 self.conn
                     .execute(
                         "INSERT INTO batches (first_seq, last_seq, created_us) VALUES (?1, ?2, ?3)",
-                        params![first, last, crate::sample::now_us()],
+                        params![first, last, created],
                     )
                     .map_err(|e| self.err(e))?;
-                (self.conn.last_insert_rowid(), first, last)
+                (self.conn.last_insert_rowid(), first, last, created)
             }
         };
         let rows = self.read_range(first_seq, last_seq)?;
@@ -414,8 +417,34 @@ impl SqliteBuffer {
             id,
             first_seq,
             last_seq,
+            created_us,
             rows,
         }))
+    }
+
+    /// Gives this buffer a new identity: a new buffer id, and the open batch forgotten so
+    /// the next one is opened (and named) afresh. For a diverged timeline (a restored or
+    /// copied data dir, see `commit::batch`): nothing is lost, the pending samples stay and
+    /// are delivered under the new id. Returns the new id.
+    pub fn rekey(&mut self) -> Result<String> {
+        let new_id = uuid::Uuid::new_v4().to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        let run = || -> rusqlite::Result<()> {
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'buffer_id'",
+                [&new_id],
+            )?;
+            tx.execute("DELETE FROM batches", [])?;
+            Ok(())
+        };
+        run().map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        tx.commit()
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        self.buffer_id = new_id.clone();
+        Ok(new_id)
     }
 
     /// The samples with `first <= seq <= last`, in seq order.

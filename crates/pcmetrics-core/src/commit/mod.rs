@@ -40,7 +40,7 @@ use iceberg::spec::{
 use iceberg::table::Table;
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 
-pub use batch::{BatchKey, committed_snapshot};
+pub use batch::{BatchKey, BatchState, batch_state, committed_snapshot};
 pub use catalog::{CommitFailure, Committer};
 pub use snapshot::Change;
 pub use storage::{ObjectStoreStorage, ObjectStoreStorageFactory};
@@ -82,6 +82,18 @@ pub enum CommitError {
     /// A replace whose input another writer rewrote first; planning again resolves it.
     #[error("table changed underneath: {message}")]
     Stale { message: String },
+    /// The table has seqs of this buffer that this buffer did not deliver (see
+    /// [`batch::BatchState::Diverged`]); the sync moves the buffer to a new identity.
+    #[error(
+        "the table already has seqs up to {watermark} of buffer {buffer_id}, but not batch {batch_id} (seqs {first_seq}..={last_seq}): this data dir was restored from a backup or copied from another PC"
+    )]
+    Diverged {
+        buffer_id: String,
+        batch_id: i64,
+        first_seq: i64,
+        last_seq: i64,
+        watermark: i64,
+    },
 }
 
 impl CommitError {
@@ -349,12 +361,16 @@ impl BronzeTable {
         files: &[EncodedFile],
     ) -> Result<Staging, CommitError> {
         let table = self.load_or_create().await?;
-        if let Some(snapshot_id) = committed_snapshot(&table, key) {
-            return Ok(Staging::AlreadyCommitted(Committed {
-                snapshot_id,
-                already: true,
-                metadata_location: table.metadata_location().map(str::to_owned),
-            }));
+        match batch_state(&table, key) {
+            BatchState::New => {}
+            BatchState::Committed(snapshot_id) => {
+                return Ok(Staging::AlreadyCommitted(Committed {
+                    snapshot_id,
+                    already: true,
+                    metadata_location: table.metadata_location().map(str::to_owned),
+                }));
+            }
+            BatchState::Diverged { watermark } => return Err(diverged(key, watermark)),
         }
         let stem = format!("{}-{}", key.file_stem(), attempt_id());
         let mut data_files = Vec::with_capacity(files.len());
@@ -436,12 +452,12 @@ impl BronzeTable {
         } = staged;
         let mut change = Change::append(data_files);
         change.summary = key.summary(hostname, rows);
-        // The watermark goes in the same commit: it is how a retry recognises the batch
-        // after its snapshot has been expired.
-        change.properties = HashMap::from([(key.watermark_property(), key.last_seq.to_string())]);
+        // The watermark and the batch's name go in the same commit: they are how a retry
+        // recognises the batch after its snapshot has been expired.
+        change.properties = key.properties();
         let outcome = self
             .commit_change(table, |t| {
-                committed_snapshot(t, key).is_none().then(|| change.clone())
+                (batch_state(t, key) == BatchState::New).then(|| change.clone())
             })
             .await?;
         Ok(match outcome {
@@ -451,6 +467,9 @@ impl BronzeTable {
                 metadata_location: table.metadata_location().map(str::to_owned),
             },
             Outcome::Skipped { table } => {
+                if let BatchState::Diverged { watermark } = batch_state(&table, key) {
+                    return Err(diverged(key, watermark));
+                }
                 tracing::info!(batch = key.batch_id, "the batch was already in the table");
                 Committed {
                     snapshot_id: committed_snapshot(&table, key).unwrap_or_default(),
@@ -529,6 +548,16 @@ impl BronzeTable {
             .load_table(&self.ident)
             .await
             .map_err(|e| self.err(e))
+    }
+}
+
+fn diverged(key: &BatchKey, watermark: i64) -> CommitError {
+    CommitError::Diverged {
+        buffer_id: key.buffer_id.clone(),
+        batch_id: key.batch_id,
+        first_seq: key.first_seq,
+        last_seq: key.last_seq,
+        watermark,
     }
 }
 
