@@ -230,9 +230,39 @@ async fn shutdown_signal(run_for: Option<Duration>) {
         }
     };
     tokio::select! {
-        _ = ctrl_c => tracing::info!("Ctrl-C: stopping"),
+        _ = ctrl_c => tracing::info!("Ctrl-C: stopping (flushing and one last sync; Ctrl-C again to exit at once)"),
         _ = term => tracing::info!("SIGTERM: stopping"),
         _ = timer => tracing::info!("--for elapsed: stopping"),
+    }
+    // A second Ctrl-C (or SIGTERM) does not wait for the last sync: every sample is
+    // already durable in the buffer, and whatever the sync had not finished stays pending.
+    tokio::spawn(async {
+        second_signal().await;
+        eprintln!("stopping at once; pending samples stay in the buffer for the next sync");
+        std::process::exit(130);
+    });
+}
+
+async fn second_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -208,3 +208,72 @@ fn history_reads_the_local_buffer() {
         text(&o)
     );
 }
+
+/// `run` stopped with Ctrl-C flushes and tries one last sync (up to 30 s); a second Ctrl-C
+/// ends the process at once, and the samples stay pending. The lakehouse here accepts
+/// connections and never answers, so the last sync hangs.
+#[cfg(unix)]
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_keeps_samples_pending() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s); // accept, never answer
+        }
+    });
+    let cfg = dir.path().join("hang.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[sampling]\ninterval = \"250ms\"\nsource = \"synthetic\"\n[sync]\ninterval = \"1h\"\n\
+             [storage]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:{port}\"\nbucket = \"hang\"\nallow_http = true\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+    cmd.arg("--data-dir")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    common::isolate(
+        &mut cmd,
+        dir.path(),
+        &[("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")],
+    );
+    let child = cmd.spawn().unwrap();
+    let pid = child.id().to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    let sigint = || {
+        let s = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(s.success());
+    };
+    sigint();
+    std::thread::sleep(Duration::from_millis(500));
+    let second = Instant::now();
+    sigint();
+    let o = child.wait_with_output().unwrap();
+    let waited = second.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "the second Ctrl-C took {waited:?} to end the process: {}",
+        text(&o)
+    );
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(text(&o).contains("stopping at once"), "{}", text(&o));
+    let o = pcmetrics(dir.path(), &["status", "--json"], NO_ENV);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        status["buffer"]["pending"].as_u64() >= Some(5),
+        "the samples taken stay pending: {status}"
+    );
+}
