@@ -104,4 +104,37 @@ fn full_then_read_only_data_dir() {
     assert_eq!(std::fs::read(data.join("buffer.db")).unwrap(), before);
     disk.remount("rw");
     assert_eq!(pending(&data), 10);
+
+    // The disk fills up while sampling: every sample fails, the log says so once (and
+    // counts the rest a minute later), not every time.
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+    run.arg("--data-dir")
+        .arg(&data)
+        .args(["run", "--for", "5s", "--source", "synthetic"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    common::isolate(
+        &mut run,
+        &data,
+        &[
+            ("PCMETRICS_SAMPLING__INTERVAL", "250ms"),
+            ("PCMETRICS_SYNC__INTERVAL", "1h"),
+        ],
+    );
+    let child = run.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let filler = data.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let o = child.wait_with_output().unwrap();
+    std::fs::remove_file(&filler).unwrap();
+    let errors = String::from_utf8_lossy(&o.stderr)
+        .matches("cannot buffer a sample")
+        .count();
+    assert_eq!(errors, 1, "one line for ~16 failed samples: {}", text(&o));
 }

@@ -290,10 +290,11 @@ fn sample_loop(
     let mut taken = 0u64;
     let mut next = Instant::now();
     let mut next_maintenance = Instant::now() + Duration::from_secs(60);
+    let mut logs = SampleLogs::default();
     loop {
         // Paused: no sample is taken; maintenance and the stop signal still run.
         if !paused.load(Ordering::Relaxed)
-            && append_one(&mut buffer, source.next_sample(), &publish)
+            && append_one(&mut buffer, source.next_sample(), &publish, &mut logs)
         {
             taken += 1;
         }
@@ -326,10 +327,54 @@ fn sample_loop(
 
 /// Buffers one sample and publishes it; false if it could not be buffered. A failed
 /// append (full disk, locked file) is reported and sampling goes on: the next may work.
-fn append_one(buffer: &mut SqliteBuffer, sample: MetricSample, publish: &impl Fn(Event)) -> bool {
+/// At most one log line a minute per kind of trouble in the sample loop: a full disk or a
+/// full buffer repeats every sample, and the first line says it all.
+#[derive(Debug, Default)]
+struct SampleLogs {
+    buffer_error: RateLimit,
+    dropped: RateLimit,
+}
+
+/// Lets one event through per `EVERY`, counting the ones it holds back.
+#[derive(Debug, Default)]
+struct RateLimit {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl RateLimit {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    /// `Some(held back since the last one)` when this event should be logged.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            self.held += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
+fn append_one(
+    buffer: &mut SqliteBuffer,
+    sample: MetricSample,
+    publish: &impl Fn(Event),
+    logs: &mut SampleLogs,
+) -> bool {
     match buffer.append(std::slice::from_ref(&sample)) {
         Ok(a) => {
             if a.dropped > 0 {
+                if let Some(held) = logs.dropped.allow(Instant::now()) {
+                    tracing::warn!(
+                        dropped = a.dropped,
+                        "buffer full: dropped the oldest unsynced samples; sync is failing or too slow{}",
+                        repeated(held)
+                    );
+                }
                 publish(Event::SamplesDropped { count: a.dropped });
             }
             publish(Event::Sample {
@@ -339,7 +384,9 @@ fn append_one(buffer: &mut SqliteBuffer, sample: MetricSample, publish: &impl Fn
             true
         }
         Err(e) => {
-            tracing::error!("cannot buffer a sample: {e}");
+            if let Some(held) = logs.buffer_error.allow(Instant::now()) {
+                tracing::error!("cannot buffer a sample: {e}{}", repeated(held));
+            }
             publish(Event::BufferError {
                 message: e.to_string(),
             });
@@ -348,9 +395,30 @@ fn append_one(buffer: &mut SqliteBuffer, sample: MetricSample, publish: &impl Fn
     }
 }
 
+fn repeated(held: u64) -> String {
+    if held == 0 {
+        String::new()
+    } else {
+        format!(" (and {held} more times in the last minute)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_trouble_is_logged_once_a_minute_with_a_count() {
+        let mut limit = RateLimit::default();
+        let t0 = Instant::now();
+        assert_eq!(limit.allow(t0), Some(0));
+        for s in 1..60 {
+            assert_eq!(limit.allow(t0 + Duration::from_secs(s)), None);
+        }
+        assert_eq!(limit.allow(t0 + Duration::from_secs(60)), Some(59));
+        assert_eq!(limit.allow(t0 + Duration::from_secs(61)), None);
+        assert_eq!(limit.allow(t0 + Duration::from_secs(200)), Some(1));
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

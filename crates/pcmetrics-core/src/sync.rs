@@ -240,9 +240,12 @@ impl Syncer {
             snapshot_id: report.snapshot_id,
             error: result.as_ref().err().map(|e| e.to_string()),
         };
-        // A sync that moved nothing and failed nothing is not worth a log row.
-        if run.error.is_some() || report.batches > 0 {
-            self.with_buffer(move |b| b.record_sync_run(&run)).await?;
+        // A sync that moved nothing and failed nothing is not worth a log row. The log is
+        // history, not delivery: failing to write it does not fail a delivered sync.
+        if (run.error.is_some() || report.batches > 0)
+            && let Err(e) = self.with_buffer(move |b| b.record_sync_run(&run)).await
+        {
+            tracing::warn!("cannot record this sync in the buffer's sync log: {e}");
         }
         result.map(|()| report)
     }
@@ -350,6 +353,7 @@ impl Syncer {
             opened_us: batch.created_us,
         };
         let batch_id = batch.id;
+        let first_delivered = batch.rows.first().map(|(seq, _)| *seq);
         if batch.rows.is_empty() {
             // Every sample of the batch was dropped while it waited: nothing to deliver.
             return self.with_buffer(move |b| b.ack(batch_id)).await;
@@ -382,7 +386,8 @@ impl Syncer {
             }
         };
         self.reached(Step::Committed);
-        self.with_buffer(move |b| b.ack(batch_id)).await?;
+        self.with_buffer(move |b| b.ack_delivered(batch_id, first_delivered))
+            .await?;
 
         let rows: usize = files.iter().map(|f| f.rows).sum();
         report.batches += 1;

@@ -191,3 +191,34 @@ fn a_truncated_buffer_file_gives_a_clear_error_and_stays_untouched() {
         "the file is left for recovery"
     );
 }
+
+/// The sync log is history, not delivery: when its row cannot be written (here a trigger
+/// makes every insert fail), a sync that delivered still succeeds and the batch is acked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_log_write_does_not_fail_a_delivered_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (syncer, buffer, _host) = setup(dir.path());
+    buffer.lock().unwrap().append(&samples(T0, 100)).unwrap();
+    let db = buffer.lock().unwrap().path().to_owned();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER broken_log BEFORE INSERT ON sync_runs
+             BEGIN SELECT RAISE(ABORT, 'the sync log cannot be written'); END;",
+        )
+        .unwrap();
+    let report = syncer.sync().await.expect("delivered, so not a failure");
+    assert_eq!(report.rows, 100);
+    assert_eq!(buffer.lock().unwrap().status().unwrap().pending, 0);
+    assert_eq!(
+        syncer
+            .table()
+            .await
+            .unwrap()
+            .scan_rows()
+            .await
+            .unwrap()
+            .len(),
+        100
+    );
+}

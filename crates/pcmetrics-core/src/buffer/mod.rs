@@ -370,13 +370,7 @@ impl SqliteBuffer {
         let out = run().map_err(|e| BufferError::from_sqlite(&self.path, e))?;
         tx.commit()
             .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
-        if out.dropped > 0 {
-            tracing::warn!(
-                dropped = out.dropped,
-                max_pending = self.max_pending,
-                "buffer full: dropped the oldest unsynced samples; sync is failing or too slow"
-            );
-        }
+        // The caller logs drops (the sample loop at most once a minute).
         Ok(out)
     }
 
@@ -494,6 +488,14 @@ impl SqliteBuffer {
 
     /// The table has batch `id`: forget it and count its samples as synced.
     pub fn ack(&mut self, batch_id: i64) -> Result<()> {
+        self.ack_delivered(batch_id, None)
+    }
+
+    /// Forgets the batch whose rows from `first_delivered` on are now in the table. Rows
+    /// that the buffer bound dropped after the sync had read them were delivered after
+    /// all: they come off `dropped_total` (drops take the oldest pending seqs first, so
+    /// they are exactly the seqs from `first_delivered` to `dropped_through`).
+    pub fn ack_delivered(&mut self, batch_id: i64, first_delivered: Option<i64>) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -510,6 +512,14 @@ impl SqliteBuffer {
                 let acked = Self::meta_i64(&tx, "acked_seq")?.max(last);
                 Self::set_meta(&tx, "acked_seq", acked)?;
                 tx.execute("DELETE FROM batches WHERE id = ?1", [batch_id])?;
+                if let Some(first) = first_delivered {
+                    let dropped_through = Self::meta_i64(&tx, "dropped_through")?;
+                    let delivered_anyway = (dropped_through.min(last) - first + 1).max(0);
+                    if delivered_anyway > 0 {
+                        let total = Self::meta_i64(&tx, "dropped_total")?;
+                        Self::set_meta(&tx, "dropped_total", (total - delivered_anyway).max(0))?;
+                    }
+                }
             }
             Ok(())
         };
@@ -1009,6 +1019,32 @@ mod tests {
             .query_row("SELECT sum(cpu_n) FROM rollup_1m", [], |r| r.get(0))
             .unwrap();
         assert_eq!(minutes, 600, "all samples rolled up before pruning");
+    }
+
+    /// Samples the buffer bound drops after a sync read them are delivered with the batch:
+    /// they are not also counted as dropped.
+    #[test]
+    fn samples_dropped_from_a_batch_being_delivered_are_not_counted_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000);
+        b.append(&samples(1_000)).unwrap();
+        let batch = b.open_batch(500).unwrap().unwrap(); // seqs 1..=500, read
+        // 300 more: the bound drops the 300 oldest pending, seqs 1..=300 of the batch.
+        assert_eq!(b.append(&samples(300)).unwrap().dropped, 300);
+        assert_eq!(b.status().unwrap().dropped_total, 300);
+        // The sync delivers the rows it read (1..=500) and acks.
+        b.ack_delivered(batch.id, batch.rows.first().map(|r| r.0))
+            .unwrap();
+        let st = b.status().unwrap();
+        assert_eq!(st.dropped_total, 0, "every dropped sample was delivered");
+        assert_eq!(st.pending, 800);
+
+        // Rows dropped before the sync read them are lost, and stay counted.
+        b.append(&samples(300)).unwrap(); // drops 100 (pending 1100 > 1000)
+        let batch = b.open_batch(500).unwrap().unwrap();
+        b.ack_delivered(batch.id, batch.rows.first().map(|r| r.0))
+            .unwrap();
+        assert_eq!(b.status().unwrap().dropped_total, 100);
     }
 
     /// One minute with the clock in 2030, or in 2020, deletes nothing the retention keeps.
