@@ -595,8 +595,15 @@ fn simulate(settings: Settings, args: SimulateArgs) -> Result<ExitCode> {
         Some(s) => parse_start(s)?,
         None => now_us() - (args.samples.saturating_sub(1) as i64) * step_us,
     };
+    if settings.data_dir == pcmetrics_core::config::default_data_dir() {
+        bail!(
+            "simulate writes synthetic samples, and refuses the default data dir {} so that they never mix with this PC's real history; pass --data-dir DIR (a new folder)",
+            settings.data_dir.display()
+        );
+    }
     HostIdentity::load_or_create(&settings.data_dir)?;
     let mut buffer = pipeline::open_buffer(&settings)?;
+    buffer.claim_source(pcmetrics_core::sample::SourceKind::Synthetic)?;
     let clock = std::time::Instant::now();
     let mut source = SyntheticSource::new(start, step_us);
     let mut left = args.samples;

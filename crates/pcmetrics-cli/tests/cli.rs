@@ -277,3 +277,44 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_samples_pending() {
         "the samples taken stay pending: {status}"
     );
 }
+
+/// Synthetic samples never mix with a PC's real history: `simulate` refuses the default
+/// data dir, and a data dir that holds synthetic samples refuses the system sampler.
+#[test]
+fn synthetic_samples_stay_out_of_real_data_dirs() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+    cmd.args(["simulate", "--samples", "10"]);
+    common::isolate(&mut cmd, home.path(), NO_ENV);
+    cmd.env_remove("XDG_DATA_HOME");
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("refuses the default data dir") && text(&o).contains("--data-dir"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !home
+            .path()
+            .join(".local/share/pcmetrics/buffer.db")
+            .exists()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let o = pcmetrics(dir.path(), &["simulate", "--samples", "10"], NO_ENV);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = pcmetrics(dir.path(), &["run", "--for", "1s"], NO_ENV);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("holds synthetic samples and this would add system ones"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        pcmetrics(dir.path(), &["status", "--json"], NO_ENV)
+            .status
+            .code(),
+        Some(0)
+    );
+}

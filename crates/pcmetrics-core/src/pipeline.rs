@@ -147,7 +147,8 @@ pub async fn run_controlled(
     } = inbox;
     let _sampler_lock = DirLock::try_acquire(&settings.data_dir, "sampler", "sampling")?;
     let host = HostIdentity::load_or_create(&settings.data_dir)?;
-    let buffer = open_buffer(&settings)?;
+    let mut buffer = open_buffer(&settings)?;
+    buffer.claim_source(settings.sampling.source)?;
     let sync_buffer = Arc::new(Mutex::new(open_buffer(&settings)?));
     let syncer = Syncer::new(settings.clone(), host, sync_buffer.clone());
     let publish = move |e: Event| {

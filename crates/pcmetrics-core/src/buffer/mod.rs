@@ -75,6 +75,14 @@ pub enum BufferError {
         seq: i64,
         detail: String,
     },
+    #[error(
+        "buffer {path} holds {holds} samples and this would add {adding} ones; they are kept in separate data dirs so that synthetic samples never mix with a PC's real history: pass another --data-dir (a new folder)"
+    )]
+    MixedSource {
+        path: PathBuf,
+        holds: &'static str,
+        adding: &'static str,
+    },
 }
 
 impl BufferError {
@@ -414,6 +422,47 @@ impl SqliteBuffer {
             created_us,
             rows,
         }))
+    }
+
+    /// Records which kind of source writes this buffer, and refuses the other kind: real
+    /// samples and synthetic ones (`simulate`, `run --source synthetic`) never share a
+    /// buffer, so they never share a host id in the table. A buffer from before this was
+    /// recorded that already holds samples counts as a real one.
+    pub fn claim_source(&mut self, kind: crate::sample::SourceKind) -> Result<()> {
+        use crate::sample::SourceKind;
+        let name = |k: SourceKind| match k {
+            SourceKind::System => "system",
+            SourceKind::Synthetic => "synthetic",
+        };
+        let run = || -> rusqlite::Result<Option<&'static str>> {
+            let recorded: Option<String> = self
+                .conn
+                .query_row("SELECT value FROM meta WHERE key = 'source'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let holds = match recorded.as_deref() {
+                Some("synthetic") => SourceKind::Synthetic,
+                Some(_) => SourceKind::System,
+                None if Self::max_seq(&self.conn)? > 0 => SourceKind::System,
+                None => kind,
+            };
+            if recorded.is_none() {
+                self.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('source', ?1)",
+                    [name(holds)],
+                )?;
+            }
+            Ok((holds != kind).then(|| name(holds)))
+        };
+        match run().map_err(|e| self.err(e))? {
+            None => Ok(()),
+            Some(holds) => Err(BufferError::MixedSource {
+                path: self.path.clone(),
+                holds,
+                adding: name(kind),
+            }),
+        }
     }
 
     /// Gives this buffer a new identity: a new buffer id, and the open batch forgotten so
@@ -1045,6 +1094,25 @@ mod tests {
         b.ack_delivered(batch.id, batch.rows.first().map(|r| r.0))
             .unwrap();
         assert_eq!(b.status().unwrap().dropped_total, 100);
+    }
+
+    #[test]
+    fn real_and_synthetic_samples_never_share_a_buffer() {
+        use crate::sample::SourceKind::{Synthetic, System};
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000);
+        b.claim_source(Synthetic).unwrap();
+        b.append(&samples(10)).unwrap();
+        b.claim_source(Synthetic).unwrap();
+        let err = b.claim_source(System).unwrap_err();
+        assert!(matches!(err, BufferError::MixedSource { .. }), "{err}");
+        assert!(err.to_string().contains("--data-dir"), "{err}");
+        // A buffer from before sources were recorded that holds samples is a real one.
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000);
+        b.append(&samples(10)).unwrap();
+        assert!(b.claim_source(Synthetic).is_err());
+        b.claim_source(System).unwrap();
     }
 
     /// One minute with the clock in 2030, or in 2020, deletes nothing the retention keeps.
