@@ -118,13 +118,13 @@ pub static TABLE_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
                 18,
                 "net_rx_bps",
                 Double,
-                "bytes received per second, all interfaces",
+                "bytes received per second, physical interfaces (each byte once)",
             ),
             req(
                 19,
                 "net_tx_bps",
                 Double,
-                "bytes sent per second, all interfaces",
+                "bytes sent per second, physical interfaces (each byte once)",
             ),
             opt(
                 20,

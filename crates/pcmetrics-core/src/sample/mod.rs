@@ -9,6 +9,7 @@
 //! difference of cumulative counters over the measured elapsed time, so a late tick
 //! does not inflate them.
 
+mod interfaces;
 mod synthetic;
 mod system;
 

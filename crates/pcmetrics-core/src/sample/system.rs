@@ -8,6 +8,7 @@ use sysinfo::{
     MemoryRefreshKind, Networks, System,
 };
 
+use super::interfaces::Interfaces;
 use super::{DiskSample, MetricSample, NetworkSample, Source, TemperatureSample, now_us};
 
 /// Samples the machine. Keeps one `sysinfo` state alive because CPU use and I/O rates are
@@ -21,6 +22,8 @@ pub struct SystemSampler {
     last_disk_io: HashMap<String, (u64, u64)>,
     /// Cumulative (received, transmitted) bytes per interface at the previous sample.
     last_net_io: HashMap<String, (u64, u64)>,
+    /// Which interfaces count in the network totals.
+    interfaces: Interfaces,
     last_at: Instant,
 }
 
@@ -43,6 +46,7 @@ impl SystemSampler {
             components: Components::new_with_refreshed_list().ok(),
             last_disk_io: HashMap::new(),
             last_net_io: HashMap::new(),
+            interfaces: Interfaces::default(),
             last_at: Instant::now(),
         };
         // Prime the I/O counters so the first sample's rates cover the warm-up window.
@@ -95,15 +99,12 @@ impl SystemSampler {
         };
         networks.refresh(true);
         let mut out = Vec::with_capacity(networks.len());
-        let (mut total_rx, mut total_tx) = (0.0, 0.0);
         let mut next = HashMap::with_capacity(networks.len());
         for (name, data) in networks.iter() {
             let name = name.to_string_lossy().into_owned();
             let now = (data.total_received(), data.total_transmitted());
             let (rx_bps, tx_bps) = rate_pair(self.last_net_io.get(&name).copied(), now, elapsed_s);
             next.insert(name.clone(), now);
-            total_rx += rx_bps;
-            total_tx += tx_bps;
             out.push(NetworkSample {
                 name: name.clone(),
                 rx_bps,
@@ -114,6 +115,14 @@ impl SystemSampler {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         self.last_net_io = next;
+        // Totals: physical interfaces only, so bytes crossing a bridge, a veth and the
+        // loopback count once.
+        let counted = self.interfaces.counted(out.iter().map(|n| n.name.as_str()));
+        let (mut total_rx, mut total_tx) = (0.0, 0.0);
+        for (n, _) in out.iter().zip(counted).filter(|(_, c)| *c) {
+            total_rx += n.rx_bps;
+            total_tx += n.tx_bps;
+        }
         (out, total_rx, total_tx)
     }
 
@@ -240,6 +249,43 @@ mod tests {
         assert!((0.0..=100.0).contains(&s.cpu_total_pct));
         assert!(s.process_count > 0);
         assert!(s.uptime_s > 0);
+    }
+
+    /// 64 MiB through the loopback between two samples: the `lo` row shows it, the
+    /// totals (physical interfaces) do not count it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn loopback_traffic_is_not_in_the_totals() {
+        use std::io::{Read, Write};
+        let mut sampler = SystemSampler::new();
+        sampler.next_sample();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            while c.read(&mut buf).unwrap() > 0 {}
+        });
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        let block = vec![7u8; 1 << 20];
+        for _ in 0..64 {
+            c.write_all(&block).unwrap();
+        }
+        drop(c);
+        reader.join().unwrap();
+        let s = sampler.next_sample();
+        let lo = s
+            .networks
+            .iter()
+            .find(|n| n.name == "lo")
+            .expect("a loopback row");
+        assert!(lo.rx_bps > 1e6, "the loopback carried the 64 MiB: {lo:?}");
+        assert!(
+            s.net_rx_bps < lo.rx_bps / 2.0,
+            "total {} B/s includes the loopback's {} B/s",
+            s.net_rx_bps,
+            lo.rx_bps
+        );
     }
 
     #[test]
