@@ -197,6 +197,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     if let Some(w) = &settings.maintenance.warning {
                         eprintln!("warning: {w}");
                     }
+                    if let pcmetrics_core::config::CatalogSettings::Sql { path, .. } =
+                        &settings.catalog
+                        && let Some(w) = pcmetrics_core::commit::netfs::sql_catalog_warning(path)
+                    {
+                        eprintln!("warning: {w}");
+                    }
                     println!("config ok");
                     println!("data dir:  {}", settings.data_dir.display());
                     println!("table:     {}", settings.table_ident());

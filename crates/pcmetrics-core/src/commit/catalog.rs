@@ -58,6 +58,9 @@ pub async fn connect(
     match &settings.catalog {
         CatalogSettings::Sql { path, warehouse } => {
             let name = format!("SQL catalog {}", path.display());
+            if let Some(w) = super::netfs::sql_catalog_warning(path) {
+                tracing::warn!("{w}");
+            }
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| CommitError::Catalog {
                     catalog: name.clone(),

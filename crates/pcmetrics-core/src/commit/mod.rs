@@ -27,6 +27,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod netfs;
 pub mod snapshot;
 mod storage;
 
