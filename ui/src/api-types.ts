@@ -96,6 +96,8 @@ export interface SyncStatus {
   oldest_pending_us: number | null;
   newest_sample_us: number | null;
   dropped_total: number;
+  /** samples set aside because they can never be delivered (kept in the buffer file) */
+  quarantined: number;
   last_success: SyncRun | null;
   /** newest first, up to 20 */
   recent_runs: SyncRun[];

@@ -59,6 +59,7 @@ export class SyncView {
     const nowUs = Date.now() * 1000;
     let pending = `${formatCount(st.pending)} samples (max ${formatCount(st.max_pending)})`;
     if (st.dropped_total > 0) pending += ` · ${formatCount(st.dropped_total)} dropped`;
+    if (st.quarantined > 0) pending += ` · ${formatCount(st.quarantined)} set aside (undeliverable; see pcmetrics status)`;
     $('#sync-pending').textContent = pending;
     $('#sync-oldest').textContent =
       st.oldest_pending_us === null ? 'nothing pending' : formatRelative(st.oldest_pending_us, nowUs);

@@ -62,6 +62,7 @@ export function status(over: Partial<SyncStatus> = {}): SyncStatus {
     oldest_pending_us: null,
     newest_sample_us: null,
     dropped_total: 0,
+    quarantined: 0,
     last_success: null,
     recent_runs: [],
     syncing: false,

@@ -179,6 +179,8 @@ pub struct SyncStatus {
     pub oldest_pending_us: Option<i64>,
     pub newest_sample_us: Option<i64>,
     pub dropped_total: u64,
+    /// Samples set aside because they can never be delivered (kept in the buffer file).
+    pub quarantined: u64,
     pub last_success: Option<SyncRun>,
     pub recent_runs: Vec<SyncRun>,
     pub syncing: bool,
@@ -467,6 +469,7 @@ impl AppService {
             oldest_pending_us: status.oldest_pending_us,
             newest_sample_us: status.newest_sample_us,
             dropped_total: status.dropped_total,
+            quarantined: status.quarantined,
             last_success,
             recent_runs,
             syncing: live.syncing,

@@ -390,6 +390,8 @@ fn fmt_time(us: Option<i64>) -> String {
 async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
     let buffer = pipeline::open_buffer(&settings)?;
     let st = buffer.status()?;
+    let quarantined = buffer.quarantined(20)?;
+    let buffer_path = buffer.path().to_owned();
     let runs = buffer.recent_sync_runs(10)?;
     let last_ok = buffer.last_successful_sync()?;
     let last_error = runs.first().and_then(|r| r.error.clone());
@@ -429,6 +431,7 @@ async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
             "hostname": host.hostname,
             "data_dir": settings.data_dir,
             "buffer": st,
+            "quarantined": quarantined,
             "last_successful_sync": last_ok,
             "last_error": last_error,
             "table": settings.table_ident(),
@@ -449,6 +452,21 @@ async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
     println!("oldest pending:    {}", fmt_time(st.oldest_pending_us));
     println!("newest sample:     {}", fmt_time(st.newest_sample_us));
     println!("dropped (full):    {}", st.dropped_total);
+    if st.quarantined > 0 {
+        println!(
+            "quarantined:       {} sample(s) that can never be delivered, set aside so the rest goes on; they stay in {} (table quarantine). Please report them (status --json lists them).",
+            st.quarantined,
+            buffer_path.display()
+        );
+        for q in &quarantined {
+            println!(
+                "                   seq {} at {}: {}",
+                q.seq,
+                fmt_time(Some(q.ts_us)),
+                q.reason
+            );
+        }
+    }
     println!("samples kept:      {}", st.samples_kept);
     println!(
         "last sync ok:      {}",

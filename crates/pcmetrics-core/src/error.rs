@@ -37,17 +37,40 @@ pub enum Error {
     Relayed { message: String, retryable: bool },
 }
 
+/// What can be done about an error, decided by its type (never by its message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The same operation may succeed later without anyone changing anything: a server
+    /// down, a conflict, a busy lock, a full disk being cleaned up.
+    Retryable,
+    /// These data can never succeed (a sample whose stored form cannot be decoded, a batch
+    /// that cannot be encoded): set them aside and go on with the rest.
+    Permanent,
+    /// Only the user can fix it: bad config, refused credentials, a corrupt or newer
+    /// buffer file, a table another engine changed incompatibly.
+    NeedsUser,
+}
+
 impl Error {
-    /// Whether the same operation may succeed later without the user changing anything
-    /// (a server down, a conflict, a busy lock), as opposed to bad config or a corrupt file.
-    pub fn is_retryable(&self) -> bool {
+    pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Land(_) | Error::Busy { .. } | Error::Stopped => true,
-            Error::Relayed { retryable, .. } => *retryable,
-            Error::Commit(e) => e.is_retryable(),
-            Error::Buffer(BufferError::Sqlite { .. } | BufferError::DiskFull { .. }) => true,
-            _ => false,
+            Error::Land(_) | Error::Busy { .. } | Error::Stopped => ErrorClass::Retryable,
+            Error::Relayed {
+                retryable: true, ..
+            } => ErrorClass::Retryable,
+            Error::Commit(e) if e.is_retryable() => ErrorClass::Retryable,
+            Error::Buffer(BufferError::Sqlite { .. } | BufferError::DiskFull { .. }) => {
+                ErrorClass::Retryable
+            }
+            Error::Buffer(BufferError::Decode { .. }) | Error::Encode(_) => ErrorClass::Permanent,
+            _ => ErrorClass::NeedsUser,
         }
+    }
+
+    /// Whether the same operation may succeed later without the user changing anything.
+    pub fn is_retryable(&self) -> bool {
+        self.class() == ErrorClass::Retryable
     }
 }
 

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::buffer::{Batch, SqliteBuffer, SyncRun};
+use crate::buffer::{Batch, BufferError, SqliteBuffer, SyncRun};
 use crate::clock::Clock;
 use crate::commit::{BatchKey, BronzeTable, CommitError, Staging};
 use crate::config::Settings;
 use crate::encode::ParquetEncoder;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorClass, Result};
 use crate::host::{DirLock, HostIdentity};
 use crate::land::{LandingZone, ObjectStores};
 use crate::maintain::{Maintainer, MaintenanceReport};
@@ -71,6 +71,8 @@ pub struct SyncReport {
     /// New buffer ids this sync moved to because the table had another timeline of the
     /// buffer (a restored or copied data dir); the samples of both are kept.
     pub rekeyed: Vec<String>,
+    /// Samples set aside because they can never be delivered (undecodable in the buffer).
+    pub quarantined: u64,
 }
 
 /// How far a sync is, after each delivered batch. `rows_total` is what was delivered so
@@ -310,8 +312,25 @@ impl Syncer {
     ) -> Result<()> {
         let batch_rows = self.settings.sync.batch_rows;
         loop {
-            let Some(batch) = self.with_buffer(move |b| b.open_batch(batch_rows)).await? else {
-                return Ok(());
+            let batch = match self.with_buffer(move |b| b.open_batch(batch_rows)).await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => return Ok(()),
+                // A sample that can never be delivered must not hold back the others: it
+                // is set aside (kept in the buffer file) and the batch is read again.
+                Err(e) if e.class() == ErrorClass::Permanent => {
+                    let Error::Buffer(BufferError::Decode { seq, detail, .. }) = &e else {
+                        return Err(e);
+                    };
+                    let (seq, reason) = (*seq, format!("cannot be decoded: {detail}"));
+                    tracing::error!(
+                        "{e}; set aside in the buffer's quarantine so the other samples go on (see `pcmetrics status`)"
+                    );
+                    self.with_buffer(move |b| b.quarantine(seq, &reason))
+                        .await?;
+                    report.quarantined += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             self.reached(Step::BatchOpened);
             match self.deliver(batch, report).await {

@@ -222,3 +222,57 @@ async fn a_failed_sync_log_write_does_not_fail_a_delivered_sync() {
         100
     );
 }
+
+/// A sample whose stored form cannot be decoded (a flipped bit on disk) is set aside in the
+/// buffer's quarantine with the reason, and every other sample is delivered; before, the
+/// batch failed on every sync until the buffer bound dropped it weeks later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_sample_is_quarantined_and_the_rest_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (syncer, buffer, host) = setup(dir.path());
+    buffer.lock().unwrap().append(&samples(T0, 300)).unwrap();
+    let db = buffer.lock().unwrap().path().to_owned();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("UPDATE samples SET detail = x'0105' WHERE seq = 150", [])
+        .unwrap();
+    let original_ts: i64 = conn
+        .query_row("SELECT ts_us FROM samples WHERE seq = 150", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+
+    let report = syncer
+        .sync()
+        .await
+        .expect("the other samples are delivered");
+    assert_eq!((report.rows, report.quarantined), (299, 1));
+    let st = buffer.lock().unwrap().status().unwrap();
+    assert_eq!((st.pending, st.quarantined), (0, 1));
+    let q = buffer.lock().unwrap().quarantined(10).unwrap();
+    assert_eq!((q[0].seq, q[0].ts_us), (150, original_ts));
+    assert!(q[0].reason.contains("cannot be decoded"), "{q:?}");
+    // The row is kept whole, the damaged bytes included.
+    let detail: Vec<u8> = conn
+        .query_row("SELECT detail FROM quarantine WHERE seq = 150", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(detail, [0x01, 0x05]);
+
+    let rows = syncer.table().await.unwrap().scan_rows().await.unwrap();
+    let mut seqs: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.host_id == host.host_id)
+        .map(|r| r.seq)
+        .collect();
+    seqs.sort();
+    let expected: Vec<i64> = (1..=300).filter(|&s| s != 150).collect();
+    assert_eq!(seqs, expected);
+    // The next samples flow as usual.
+    buffer
+        .lock()
+        .unwrap()
+        .append(&samples(T0 + 300_000_000, 10))
+        .unwrap();
+    assert_eq!(syncer.sync().await.unwrap().rows, 10);
+}

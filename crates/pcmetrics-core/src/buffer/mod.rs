@@ -139,6 +139,17 @@ pub struct BufferStatus {
     pub dropped_total: u64,
     pub open_batch: Option<(i64, i64, i64)>,
     pub samples_kept: u64,
+    /// Samples set aside because they cannot be delivered (see [`SqliteBuffer::quarantine`]).
+    pub quarantined: u64,
+}
+
+/// A sample set aside: its seq, time and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantined {
+    pub seq: i64,
+    pub ts_us: i64,
+    pub reason: String,
+    pub quarantined_us: i64,
 }
 
 /// One row of the sync log.
@@ -203,6 +214,11 @@ CREATE TABLE IF NOT EXISTS sync_runs (
 );
 "#;
 
+/// Samples that cannot be delivered, moved here whole (every column of `samples`) with the
+/// reason and when. Never deleted by pcmetrics.
+const QUARANTINE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS quarantine AS \
+     SELECT *, '' AS reason, 0 AS quarantined_us FROM samples WHERE 0;";
+
 const SYNC_RUN_COLUMNS: &str = "started_us, finished_us, rows, files, bytes, snapshot_id, error";
 
 fn sync_run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {
@@ -247,6 +263,8 @@ impl SqliteBuffer {
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         conn.execute_batch(&history::rollup_schema()).map_err(err)?;
+        // Additive (older pcmetrics ignore it), so the layout version stays.
+        conn.execute_batch(QUARANTINE_SCHEMA).map_err(err)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(err)?;
         conn.execute(
@@ -422,6 +440,52 @@ impl SqliteBuffer {
             created_us,
             rows,
         }))
+    }
+
+    /// Sets sample `seq` aside: moves its row, every column as stored, into the
+    /// `quarantine` table with `reason`, so the batches around it can be delivered. For a
+    /// sample that can never be delivered (its stored form cannot be decoded); nothing is
+    /// deleted from the file. Returns whether the sample was there.
+    pub fn quarantine(&mut self, seq: i64, reason: &str) -> Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        let moved = tx
+            .execute(
+                "INSERT INTO quarantine SELECT *, ?2, ?3 FROM samples WHERE seq = ?1",
+                params![seq, reason, crate::sample::now_us()],
+            )
+            .and_then(|n| {
+                tx.execute("DELETE FROM samples WHERE seq = ?1", [seq])?;
+                Ok(n > 0)
+            })
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        tx.commit()
+            .map_err(|e| BufferError::from_sqlite(&self.path, e))?;
+        Ok(moved)
+    }
+
+    /// The newest `limit` quarantined samples, newest first.
+    pub fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, ts_us, reason, quarantined_us FROM quarantine ORDER BY seq DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(Quarantined {
+                    seq: r.get(0)?,
+                    ts_us: r.get(1)?,
+                    reason: r.get(2)?,
+                    quarantined_us: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Records which kind of source writes this buffer, and refuses the other kind: real
@@ -671,6 +735,8 @@ impl SqliteBuffer {
                 .optional()?;
             let samples_kept: i64 =
                 c.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
+            let quarantined: i64 =
+                c.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))?;
             Ok(BufferStatus {
                 buffer_id: self.buffer_id.clone(),
                 pending: (last_seq - floor).max(0) as u64,
@@ -681,6 +747,7 @@ impl SqliteBuffer {
                 dropped_total: Self::meta_i64(c, "dropped_total")? as u64,
                 open_batch,
                 samples_kept: samples_kept as u64,
+                quarantined: quarantined as u64,
             })
         };
         run().map_err(|e| self.err(e))
