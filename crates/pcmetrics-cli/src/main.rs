@@ -15,6 +15,13 @@ use pcmetrics_core::sample::{SourceKind, SyntheticSource, now_us};
 use pcmetrics_core::sync::{LastMaintenance, Step, Syncer};
 use pcmetrics_core::{maintain, pipeline};
 
+/// mimalloc instead of glibc's malloc: a sync encodes on tokio's blocking threads, and
+/// glibc keeps an arena per thread that holds on to freed batch memory, so the resident
+/// size grew with the length of a backlog (466 MB draining 5 M samples in 100 000-row
+/// batches, against a 208 MB heap peak); mimalloc returns it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "pcmetrics",

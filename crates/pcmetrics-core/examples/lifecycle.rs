@@ -7,8 +7,11 @@
 //! ```text
 //! cargo run --release -p pcmetrics-core --example lifecycle -- \
 //!     [--days 365] [--pcs 1] [--samples 300] [--checkpoint 30] [--backend embedded|s3rest]
-//!     [--dir DIR] [--check] [--pyiceberg PYTHON]
+//!     [--dir DIR] [--check] [--pyiceberg PYTHON] [--reads-only]
 //! ```
+//!
+//! Reads are the median of 3 at checkpoints; `--reads-only --dir DIR` times them again
+//! (median of 5) on a finished embedded run, on a quiet machine.
 //!
 //! `--backend s3rest` uses the loopback stack (`eval "$(scripts/test-stack env)"`).
 //! `--pyiceberg` times the same reads with pyiceberg (`bench/lifecycle_read.py`).
@@ -47,6 +50,8 @@ struct Args {
     dir: Option<PathBuf>,
     check: bool,
     pyiceberg: Option<String>,
+    /// Only time the reads of an existing embedded run in `--dir` (no syncs).
+    reads_only: bool,
 }
 
 fn args() -> Args {
@@ -59,6 +64,7 @@ fn args() -> Args {
         dir: None,
         check: false,
         pyiceberg: None,
+        reads_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,6 +78,7 @@ fn args() -> Args {
             "--dir" => a.dir = Some(value().into()),
             "--check" => a.check = true,
             "--pyiceberg" => a.pyiceberg = Some(value()),
+            "--reads-only" => a.reads_only = true,
             other => panic!("unknown argument {other}; see the doc comment of lifecycle.rs"),
         }
     }
@@ -224,6 +231,9 @@ async fn run(a: Args) -> i32 {
     let root = a.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&root).expect("root dir");
     let shared = shared_settings(&root, a.s3rest);
+    if a.reads_only {
+        return reads_only(&a, &root, &shared).await;
+    }
     // Simulated time starts at the next UTC midnight after now and only moves forward:
     // the catalogs stamp metadata with the real clock, and a snapshot may not be older
     // than the table's last update.
@@ -323,26 +333,15 @@ async fn run(a: Args) -> i32 {
             let (p50, p90) = percentiles(&mut times);
             times.clear();
             let end_us = pcmetrics_core::clock::Clock::now_ms(clock.as_ref()) * 1000;
-            let host = pcs[0].host_id.clone();
-            let hour = Some((end_us - 2 * 3_600_000_000, end_us - 3_600_000_000));
-            let day_range = Some((
-                (end_us / 86_400_000_000 - 1) * 86_400_000_000,
-                (end_us / 86_400_000_000) * 86_400_000_000,
-            ));
-            let mut reads = Vec::new();
-            for (name, range) in [("hour", hour), ("day", day_range), ("all", None)] {
-                let (rows, secs) = read(table, &host, range).await;
-                let py = a
-                    .pyiceberg
-                    .as_deref()
-                    .and_then(|p| read_pyiceberg(p, &shared, &host, range));
-                if let Some((py_rows, _)) = py
-                    && py_rows != rows
-                {
-                    eprintln!("pyiceberg read {py_rows} rows of {name}, pcmetrics {rows}");
-                }
-                reads.push((name.to_owned(), rows, secs, py.map(|p| p.1)));
-            }
+            let reads = measure_reads(
+                table,
+                &shared,
+                &pcs[0].host_id,
+                end_us,
+                a.pyiceberg.as_deref(),
+                3,
+            )
+            .await;
             let cp = Checkpoint {
                 day,
                 syncs,
@@ -384,6 +383,91 @@ async fn run(a: Args) -> i32 {
         return 0;
     }
     check(&a, &pcs, &checkpoints).await
+}
+
+/// Reads of one PC as a chart would: the hour before the last, the last full day, all;
+/// each the median of `repeats` runs, by pcmetrics and (if given) pyiceberg.
+async fn measure_reads(
+    table: &BronzeTable,
+    shared: &Settings,
+    host: &str,
+    end_us: i64,
+    pyiceberg: Option<&str>,
+    repeats: usize,
+) -> Vec<(String, usize, f64, Option<f64>)> {
+    let hour = Some((end_us - 2 * 3_600_000_000, end_us - 3_600_000_000));
+    let day_range = Some((
+        (end_us / 86_400_000_000 - 1) * 86_400_000_000,
+        (end_us / 86_400_000_000) * 86_400_000_000,
+    ));
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut reads = Vec::new();
+    for (name, range) in [("hour", hour), ("day", day_range), ("all", None)] {
+        let mut rows = 0;
+        let mut secs = Vec::new();
+        let mut py_secs = Vec::new();
+        for _ in 0..repeats {
+            let (r, s) = read(table, host, range).await;
+            rows = r;
+            secs.push(s);
+            if let Some((py_rows, s)) =
+                pyiceberg.and_then(|p| read_pyiceberg(p, shared, host, range))
+            {
+                if py_rows != rows {
+                    eprintln!("pyiceberg read {py_rows} rows of {name}, pcmetrics {rows}");
+                }
+                py_secs.push(s);
+            }
+        }
+        let py = (!py_secs.is_empty()).then(|| median(py_secs));
+        reads.push((name.to_owned(), rows, median(secs), py));
+    }
+    reads
+}
+
+/// `--reads-only`: the reads of an existing embedded run, on a quiet machine.
+async fn reads_only(a: &Args, root: &Path, shared: &Settings) -> i32 {
+    let s = settings_for(root, 0, shared, MaintenanceRole::Off);
+    let host = HostIdentity::load_or_create(&s.data_dir).expect("host id");
+    let buffer = Arc::new(Mutex::new(pipeline::open_buffer(&s).expect("buffer")));
+    let syncer = Syncer::new(s, host.clone(), buffer);
+    let table = syncer.table().await.expect("table");
+    let t = table.load_existing().await.expect("table");
+    let end_us = t
+        .metadata()
+        .snapshots()
+        .map(|s| s.timestamp_ms())
+        .max()
+        .expect("a snapshot")
+        * 1000;
+    let h = health::measure(table)
+        .await
+        .expect("health")
+        .expect("table");
+    println!(
+        "table: {} rows, {} data files, {} manifests, {} snapshots, metadata {} bytes, data {} bytes",
+        h.rows, h.data_files, h.manifests, h.snapshots, h.metadata_bytes, h.data_bytes
+    );
+    for (name, rows, secs, py) in measure_reads(
+        table,
+        shared,
+        &host.host_id,
+        end_us,
+        a.pyiceberg.as_deref(),
+        5,
+    )
+    .await
+    {
+        println!(
+            "read {name}: {rows} rows, pcmetrics {:.1} ms, pyiceberg {} (median of 5)",
+            secs * 1000.0,
+            py.map_or("-".to_owned(), |p| format!("{:.1} ms", p * 1000.0))
+        );
+    }
+    0
 }
 
 /// The targets of the table-lifecycle issue, and every sample exactly once.
