@@ -343,7 +343,7 @@ async fn sync(settings: Settings, args: SyncArgs) -> Result<ExitCode> {
             }
             for id in &r.rekeyed {
                 eprintln!(
-                    "warning: the table had samples of this buffer that it did not deliver: this data dir was restored from a backup or copied from another PC. It continues as buffer {id}; the samples of both timelines are in the table (tell them apart by buffer_id)."
+                    "warning: the table had samples of this buffer that it did not deliver: this data dir was restored from a backup or copied from another PC. It continues as buffer {id}; the samples of both timelines are in the table."
                 );
             }
             Ok(ExitCode::SUCCESS)
