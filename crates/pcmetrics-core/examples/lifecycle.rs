@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p pcmetrics-core --example lifecycle -- \
 //!     [--days 365] [--pcs 1] [--samples 300] [--checkpoint 30] [--backend embedded|s3rest]
-//!     [--dir DIR] [--check] [--pyiceberg PYTHON] [--reads-only]
+//!     [--dir DIR] [--check] [--check-timing] [--pyiceberg PYTHON] [--reads-only]
 //! ```
 //!
 //! Reads are the median of 3 at checkpoints; `--reads-only --dir DIR` times them again
@@ -16,7 +16,8 @@
 //! `--backend s3rest` uses the loopback stack (`eval "$(scripts/test-stack env)"`).
 //! `--pyiceberg` times the same reads with pyiceberg (`bench/lifecycle_read.py`).
 //! `--check` asserts the targets at the end (exit 1 when one is missed) and that every
-//! sample is in the table exactly once. PC 0 maintains with the `full` role, the others
+//! sample is in the table exactly once; the sync-cost target only with `--check-timing`
+//! (timings on a shared CI machine are figures, not tests). PC 0 maintains with the `full` role, the others
 //! with `own`. Orphan files are collected with `orphan_age = 0`: nothing runs
 //! concurrently here, and wall-clock file ages cannot follow a compressed clock.
 
@@ -52,6 +53,8 @@ struct Args {
     pyiceberg: Option<String>,
     /// Only time the reads of an existing embedded run in `--dir` (no syncs).
     reads_only: bool,
+    /// Also assert that a sync costs at most 1.5x at the end what it did at first.
+    check_timing: bool,
 }
 
 fn args() -> Args {
@@ -65,6 +68,7 @@ fn args() -> Args {
         check: false,
         pyiceberg: None,
         reads_only: false,
+        check_timing: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +83,7 @@ fn args() -> Args {
             "--check" => a.check = true,
             "--pyiceberg" => a.pyiceberg = Some(value()),
             "--reads-only" => a.reads_only = true,
+            "--check-timing" => a.check_timing = true,
             other => panic!("unknown argument {other}; see the doc comment of lifecycle.rs"),
         }
     }
@@ -475,7 +480,9 @@ async fn check(a: &Args, pcs: &[Pc], checkpoints: &[Checkpoint]) -> i32 {
     let last = checkpoints.last().expect("a checkpoint");
     let first = &checkpoints[0];
     let mut failed = Vec::new();
+    let mut checks = 0;
     let mut expect = |ok: bool, what: String| {
+        checks += 1;
         println!("{} {what}", if ok { "ok  " } else { "FAIL" });
         if !ok {
             failed.push(what);
@@ -510,13 +517,18 @@ async fn check(a: &Args, pcs: &[Pc], checkpoints: &[Checkpoint]) -> i32 {
         last.unreferenced == 0,
         format!("{} unreferenced files after maintenance", last.unreferenced),
     );
-    expect(
-        last.sync_p50_ms <= 1.5 * first.sync_p50_ms.max(1.0),
-        format!(
-            "one sync costs {:.1} ms at the end, {:.1} ms at the first checkpoint (at most 1.5x)",
-            last.sync_p50_ms, first.sync_p50_ms
-        ),
+    // Time is a figure to read, not a test to fail on a busy machine (CI): the growth
+    // checks above catch the quadratic metadata that made syncs slow. `--check-timing`
+    // asserts it (benchmark runs).
+    let cost = format!(
+        "one sync costs {:.1} ms at the end, {:.1} ms at the first checkpoint (at most 1.5x)",
+        last.sync_p50_ms, first.sync_p50_ms
     );
+    if a.check_timing {
+        expect(last.sync_p50_ms <= 1.5 * first.sync_p50_ms.max(1.0), cost);
+    } else {
+        println!("info {cost}; not asserted without --check-timing");
+    }
     // Exactly once: every PC's seqs are 1..=n.
     let table = pcs[0].syncer.table().await.expect("table");
     let t = table.load_existing().await.expect("table");
@@ -559,12 +571,12 @@ async fn check(a: &Args, pcs: &[Pc], checkpoints: &[Checkpoint]) -> i32 {
         println!("metadata location: {loc}");
     }
     if failed.is_empty() {
-        println!("lifecycle: {} passed, 0 failed", 5 + pcs.len());
+        println!("lifecycle: {checks} passed, 0 failed");
         0
     } else {
         println!(
             "lifecycle: {} passed, {} failed",
-            5 + pcs.len() - failed.len(),
+            checks - failed.len(),
             failed.len()
         );
         1
