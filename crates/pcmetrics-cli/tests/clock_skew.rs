@@ -97,12 +97,7 @@ fn skewed_writers(config_toml: &str, env: &[(&str, String)]) {
 #[test]
 fn a_writer_an_hour_ahead_blocks_nobody_on_a_shared_embedded_lakehouse() {
     let shared = tempfile::tempdir().unwrap();
-    let root = shared.path().join("lakehouse");
-    let toml = format!(
-        "[storage]\nroot = \"{}\"\n[catalog]\nuri = \"{}\"\n",
-        root.display(),
-        root.join("catalog.db").display()
-    );
+    let toml = common::shared_lakehouse_toml(shared.path());
     skewed_writers(&toml, &[]);
 }
 

@@ -141,12 +141,7 @@ fn restored_and_copied(config_toml: &str, env: &[(&str, String)]) {
 #[test]
 fn a_restored_or_copied_data_dir_loses_nothing_on_a_shared_lakehouse() {
     let shared = tempfile::tempdir().unwrap();
-    let root = shared.path().join("lakehouse");
-    let toml = format!(
-        "[storage]\nroot = \"{}\"\n[catalog]\nuri = \"{}\"\n",
-        root.display(),
-        root.join("catalog.db").display()
-    );
+    let toml = common::shared_lakehouse_toml(shared.path());
     restored_and_copied(&toml, &[]);
 }
 

@@ -95,12 +95,7 @@ fn many_writers(config_toml: &str, env: &[(&str, String)]) {
 #[test]
 fn eight_hosts_sync_at_once_into_a_shared_embedded_lakehouse() {
     let shared = tempfile::tempdir().unwrap();
-    let root = shared.path().join("lakehouse");
-    let toml = format!(
-        "[storage]\nroot = \"{}\"\n[catalog]\nuri = \"{}\"\n",
-        root.display(),
-        root.join("catalog.db").display()
-    );
+    let toml = common::shared_lakehouse_toml(shared.path());
     many_writers(&toml, &[]);
 }
 

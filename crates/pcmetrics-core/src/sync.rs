@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::commit::{BatchKey, BronzeTable, CommitError, Staging};
 use crate::config::Settings;
 use crate::encode::ParquetEncoder;
-use crate::error::{Error, ErrorClass, Result};
+use crate::error::{Error, Result};
 use crate::host::{DirLock, HostIdentity};
 use crate::land::{LandingZone, ObjectStores};
 use crate::maintain::{Maintainer, MaintenanceReport};
@@ -317,13 +317,10 @@ impl Syncer {
                 Ok(None) => return Ok(()),
                 // A sample that can never be delivered must not hold back the others: it
                 // is set aside (kept in the buffer file) and the batch is read again.
-                Err(e) if e.class() == ErrorClass::Permanent => {
-                    let Error::Buffer(BufferError::Decode { seq, detail, .. }) = &e else {
-                        return Err(e);
-                    };
-                    let (seq, reason) = (*seq, format!("cannot be decoded: {detail}"));
+                Err(Error::Buffer(BufferError::Decode { seq, detail, .. })) => {
+                    let reason = format!("cannot be decoded: {detail}");
                     tracing::error!(
-                        "{e}; set aside in the buffer's quarantine so the other samples go on (see `pcmetrics status`)"
+                        "buffer sample {seq} {reason}; set aside in the buffer's quarantine so the other samples go on (see `pcmetrics status`)"
                     );
                     self.with_buffer(move |b| b.quarantine(seq, &reason))
                         .await?;

@@ -36,6 +36,17 @@ pub fn isolate<K: AsRef<str>, V: AsRef<str>>(cmd: &mut Command, data_dir: &Path,
     }
 }
 
+/// A config for a lakehouse many data dirs share: a folder and a SQL catalog under `dir`
+/// (as PCs would share a network folder).
+pub fn shared_lakehouse_toml(dir: &Path) -> String {
+    let root = dir.join("lakehouse");
+    format!(
+        "[storage]\nroot = \"{}\"\n[catalog]\nuri = \"{}\"\n",
+        root.display(),
+        root.join("catalog.db").display()
+    )
+}
+
 /// Status, stdout and stderr, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(
