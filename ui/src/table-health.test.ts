@@ -63,6 +63,10 @@ describe('table health', () => {
         }),
       ),
     ).toBe('compacted 2 days (576 files) · expired 12 snapshots · deleted 1 204 files (45.0 MiB) · 1 warning');
+    expect(reportSummary(report({ hours_compacted: 3, files_compacted: 36 }))).toBe('compacted 3 hours (36 files)');
+    expect(reportSummary(report({ days_compacted: 1, hours_compacted: 1, files_compacted: 300 }))).toBe(
+      'compacted 1 day and 1 hour (300 files)',
+    );
   });
 
   it('explains the state before the first run, when off, and after a failure', () => {

@@ -17,7 +17,11 @@ export function healthText(h: TableHealth): string {
 /** What a run did: "compacted 2 days (576 files) · expired 12 snapshots · deleted 1 204 files (45.0 MiB)". */
 export function reportSummary(r: MaintenanceReport): string {
   const parts: string[] = [];
-  if (r.days_compacted > 0) parts.push(`compacted ${plural(r.days_compacted, 'day')} (${plural(r.files_compacted, 'file')})`);
+  const groups = [
+    r.days_compacted > 0 ? plural(r.days_compacted, 'day') : '',
+    (r.hours_compacted ?? 0) > 0 ? plural(r.hours_compacted ?? 0, 'hour') : '',
+  ].filter(Boolean);
+  if (groups.length > 0) parts.push(`compacted ${groups.join(' and ')} (${plural(r.files_compacted, 'file')})`);
   if (r.snapshots_expired > 0) parts.push(`expired ${plural(r.snapshots_expired, 'snapshot')}`);
   const deleted =
     r.manifest_lists_deleted +

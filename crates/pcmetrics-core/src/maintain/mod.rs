@@ -5,7 +5,8 @@
 //! [`crate::commit::snapshot`]); maintenance does the rest, in this order:
 //!
 //! 1. **compact** ([`compact`]): the files of a closed UTC day are rewritten into one file
-//!    per PC, sorted by time, in a `replace` snapshot (rows and values unchanged);
+//!    per PC, and those of each closed hour of the open day into one file per PC, sorted
+//!    by time, in a `replace` snapshot (rows and values unchanged);
 //! 2. **expire** ([`expire`]): snapshots older than `sync.snapshot_retention` leave the
 //!    table's metadata (the newest ten, and whatever a branch or tag names, stay);
 //! 3. **collect** ([`collect`]): every manifest list, manifest and data file that only
@@ -82,8 +83,11 @@ pub const MIN_SNAPSHOTS_KEPT: usize = 10;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaintenanceReport {
     pub dry_run: bool,
-    /// (PC, day) groups rewritten into one file each.
+    /// (PC, closed day) groups rewritten into one file each.
     pub days_compacted: u64,
+    /// (PC, closed hour of the open day) groups rewritten into one file each.
+    #[serde(default)]
+    pub hours_compacted: u64,
     pub files_compacted: u64,
     pub rows_compacted: u64,
     pub snapshots_expired: u64,
@@ -104,6 +108,7 @@ impl MaintenanceReport {
     /// Whether the run changed or would change anything.
     pub fn did_something(&self) -> bool {
         self.days_compacted
+            + self.hours_compacted
             + self.snapshots_expired
             + self.manifest_lists_deleted
             + self.manifests_deleted
@@ -114,12 +119,20 @@ impl MaintenanceReport {
             > 0
     }
 
+    fn count_group(&mut self, group: &compact::Group) {
+        match group.hour {
+            Some(_) => self.hours_compacted += 1,
+            None => self.days_compacted += 1,
+        }
+    }
+
     /// One line for logs and the CLI.
     pub fn summary(&self) -> String {
         let verb = if self.dry_run { "would " } else { "" };
         format!(
-            "{verb}compact {} day(s) ({} files, {} rows), {verb}expire {} snapshot(s), {verb}delete {} manifest list(s), {} manifest(s), {} data file(s), {} metadata file(s), {} orphan(s), {} landing file(s) ({} bytes)",
+            "{verb}compact {} day(s) and {} hour(s) ({} files, {} rows), {verb}expire {} snapshot(s), {verb}delete {} manifest list(s), {} manifest(s), {} data file(s), {} metadata file(s), {} orphan(s), {} landing file(s) ({} bytes)",
             self.days_compacted,
+            self.hours_compacted,
             self.files_compacted,
             self.rows_compacted,
             self.snapshots_expired,
