@@ -45,10 +45,16 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("PCMETRICS_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| pcmetrics_core::redact::Writer::new(std::io::stderr()))
         .init();
     let args = Args::parse();
-    let config_dir = dirs::config_dir().unwrap_or_else(std::env::temp_dir);
+    // Never the shared temp dir: the config may hold keys.
+    let Some(config_dir) = dirs::config_dir() else {
+        eprintln!(
+            "error: this user has no home directory to keep the config in; set HOME (or XDG_CONFIG_HOME)"
+        );
+        return ExitCode::FAILURE;
+    };
     let opts = AppOptions {
         config: ConfigFile {
             path: args

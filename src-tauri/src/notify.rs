@@ -1,6 +1,6 @@
 //! Desktop notifications through the session's notification server (notify-rust).
 
-use pcmetrics_app::notices::Notice;
+use pcmetrics_app::notices::{Notice, body_for_display};
 use pcmetrics_app::service::Notifier;
 
 pub struct DesktopNotifier;
@@ -11,10 +11,11 @@ impl Notifier for DesktopNotifier {
     }
 }
 
-/// Shows a notification without blocking the caller (showing waits on D-Bus).
+/// Shows a notification without blocking the caller (showing waits on D-Bus). The body
+/// is escaped: servers render markup in bodies, and sync errors quote servers.
 pub fn show(title: &str, body: &str) {
     tracing::info!(%title, "notification");
-    let (title, body) = (title.to_owned(), body.to_owned());
+    let (title, body) = (title.to_owned(), body_for_display(body));
     std::thread::spawn(move || {
         if let Err(e) = notify_rust::Notification::new()
             .appname("pcmetrics")

@@ -127,6 +127,8 @@ export interface TableHealth {
 
 export interface MaintenanceReport {
   days_compacted: number;
+  /** Closed hours of the open day rolled up (absent in reports of older versions). */
+  hours_compacted?: number;
   files_compacted: number;
   rows_compacted: number;
   snapshots_expired: number;
@@ -207,6 +209,7 @@ export interface SettingsForm {
   warehouse: string;
   catalog_token: string;
   token_set: boolean;
+  catalog_allow_http: boolean;
   notify_sync_failures: boolean;
   /** null = off */
   cpu_alert_pct: number | null;

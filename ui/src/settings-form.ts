@@ -32,6 +32,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { field: 'catalog_uri', key: 'catalog.uri', type: 'text' },
   { field: 'warehouse', key: 'catalog.warehouse', type: 'text' },
   { field: 'catalog_token', key: 'catalog.token', type: 'secret', group: 'rest' },
+  { field: 'catalog_allow_http', key: 'catalog.allow_http', type: 'bool', group: 'rest' },
   // The two keys below are not in the agreed list; guessed so errors still land next to the field.
   { field: 'notify_sync_failures', key: 'notify.sync_failures', type: 'bool' },
   { field: 'cpu_alert_pct', key: 'notify.cpu_alert_pct', type: 'pct' },

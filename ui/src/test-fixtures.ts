@@ -96,6 +96,7 @@ export function settings(over: Partial<SettingsForm> = {}): SettingsForm {
     warehouse: '',
     catalog_token: '',
     token_set: false,
+    catalog_allow_http: false,
     notify_sync_failures: true,
     cpu_alert_pct: null,
     cpu_alert_for: '5m',

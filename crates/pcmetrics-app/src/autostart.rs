@@ -37,15 +37,44 @@ impl Autostart {
         if let Some(dir) = self.entry.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        // Exec arguments are quoted per the Desktop Entry spec.
-        let exec = self.exec.display().to_string().replace('"', "\\\"");
+        let exec = exec_arg(&self.exec.display().to_string());
         std::fs::write(
             &self.entry,
             format!(
-                "[Desktop Entry]\nType=Application\nName=pcmetrics\nComment=Personal metrics: samples this PC and keeps its history\nExec=\"{exec}\" --minimized\nIcon=pcmetrics\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
+                "[Desktop Entry]\nType=Application\nName=pcmetrics\nComment=Personal metrics: samples this PC and keeps its history\nExec={exec} --minimized\nIcon=pcmetrics\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
             ),
         )
     }
+}
+
+/// `arg` as one argument of an `Exec` key, per the Desktop Entry spec: quoted, with `"`,
+/// `` ` ``, `$` and `\` backslash-escaped inside the quotes and `%` doubled (field codes);
+/// then escaped once more as a string value (`\\`, `\n`, `\t`, `\r`), because the
+/// key's value is unescaped before the quoting is read.
+fn exec_arg(arg: &str) -> String {
+    let mut quoted = String::from("\"");
+    for c in arg.chars() {
+        match c {
+            '"' | '`' | '$' | '\\' => {
+                quoted.push('\\');
+                quoted.push(c);
+            }
+            '%' => quoted.push_str("%%"),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    let mut value = String::with_capacity(quoted.len());
+    for c in quoted.chars() {
+        match c {
+            '\\' => value.push_str("\\\\"),
+            '\n' => value.push_str("\\n"),
+            '\t' => value.push_str("\\t"),
+            '\r' => value.push_str("\\r"),
+            c => value.push(c),
+        }
+    }
+    value
 }
 
 #[cfg(test)]
@@ -65,5 +94,16 @@ mod tests {
         a.set_enabled(false).unwrap();
         assert!(!a.is_enabled());
         a.set_enabled(false).unwrap();
+    }
+
+    #[test]
+    fn exec_escapes_every_reserved_character() {
+        // Inside the quotes: \" \` \$ \\ and %%; then every backslash doubled.
+        assert_eq!(
+            exec_arg(r#"/a "b" $HOME `c` d\e 100%"#),
+            r#""/a \\"b\\" \\$HOME \\`c\\` d\\\\e 100%%""#
+        );
+        assert_eq!(exec_arg("/x\ny"), r#""/x\ny""#);
+        assert_eq!(exec_arg("/opt/pc metrics/app"), r#""/opt/pc metrics/app""#);
     }
 }

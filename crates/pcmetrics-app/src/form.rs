@@ -5,12 +5,16 @@
 //! [`Config::validate`], so the window shows exactly the errors (key and message) that
 //! `pcmetrics config check` would. Secrets never travel back to the window: the form
 //! carries them empty plus an `*_set` flag, and an empty secret on save keeps the stored
-//! one. The file is written atomically and, because it may hold keys, readable by the
-//! user only.
+//! one — unless the address it is for changed: a new S3 endpoint drops the stored keys
+//! and a new catalog URI the stored token, so nothing is sent to a typed address that the
+//! user did not also give the secret for. Credentials inside a URL are redacted in the
+//! form; a URL that comes back unchanged keeps them. The file is written atomically and,
+//! because it may hold keys, readable by the user only.
 
 use std::path::{Path, PathBuf};
 
 use pcmetrics_core::config::{CatalogKind, Config, ConfigError, Secret, Settings, StorageKind};
+use pcmetrics_core::redact;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +40,9 @@ pub struct SettingsForm {
     pub catalog_token: String,
     #[serde(default)]
     pub token_set: bool,
+    /// Send the token to a plain-http catalog URI.
+    #[serde(default)]
+    pub catalog_allow_http: bool,
     pub notify_sync_failures: bool,
     pub cpu_alert_pct: Option<f64>,
     pub cpu_alert_for: String,
@@ -53,6 +60,24 @@ fn opt(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_owned())
 }
 
+/// A URL as the window shows it: credentials in it redacted.
+fn shown_url(v: &Option<String>) -> String {
+    v.as_deref()
+        .map(|u| redact::url(u).into_owned())
+        .unwrap_or_default()
+}
+
+/// The URL the form sends back, resolved against the stored one: the redacted form of
+/// the stored URL means "unchanged". Returns the URL and whether it changed.
+fn edited_url(stored: &Option<String>, typed: &str) -> (Option<String>, bool) {
+    let typed = opt(typed);
+    if typed.as_deref() == Some(shown_url(stored).as_str()) {
+        return (stored.clone(), false);
+    }
+    let changed = typed != *stored;
+    (typed, changed)
+}
+
 impl SettingsForm {
     /// The form for `config` (the effective config, file plus environment); secrets blank.
     pub fn from_config(config: &Config, config_path: &Path, launch_at_login: bool) -> Self {
@@ -68,7 +93,7 @@ impl SettingsForm {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-            endpoint: text(&s.endpoint),
+            endpoint: shown_url(&s.endpoint),
             region: text(&s.region),
             bucket: text(&s.bucket),
             path_style: s.path_style,
@@ -78,10 +103,11 @@ impl SettingsForm {
             access_key_set: s.access_key_id.is_some(),
             secret_key_set: s.secret_access_key.is_some(),
             catalog_kind: c.kind,
-            catalog_uri: text(&c.uri),
+            catalog_uri: shown_url(&c.uri),
             warehouse: text(&c.warehouse),
             catalog_token: String::new(),
             token_set: c.token.is_some(),
+            catalog_allow_http: c.allow_http,
             notify_sync_failures: n.sync_failures,
             cpu_alert_pct: n.cpu_alert_pct,
             cpu_alert_for: n.cpu_alert_for.clone(),
@@ -110,12 +136,13 @@ impl SettingsForm {
                 s.region = None;
             }
             StorageKind::S3 => {
-                s.endpoint = opt(&self.endpoint);
+                let (endpoint, endpoint_changed) = edited_url(&s.endpoint, &self.endpoint);
+                s.endpoint = endpoint;
                 s.region = opt(&self.region);
                 s.bucket = opt(&self.bucket);
                 s.path_style = self.path_style;
                 s.allow_http = self.allow_http;
-                if storage_kind_changed {
+                if storage_kind_changed || endpoint_changed {
                     s.access_key_id = None;
                     s.secret_access_key = None;
                 }
@@ -136,12 +163,17 @@ impl SettingsForm {
             c.warehouse = None;
             c.token = None;
         }
+        let (uri, uri_changed) = edited_url(&c.uri, &self.catalog_uri);
+        if uri_changed {
+            c.token = None;
+        }
         // A REST URL left in the form from before a switch back to sql is not a path.
-        c.uri = opt(&self.catalog_uri).filter(|u| {
+        c.uri = uri.filter(|u| {
             self.catalog_kind == CatalogKind::Rest
                 || !(u.starts_with("http://") || u.starts_with("https://"))
         });
         c.warehouse = opt(&self.warehouse);
+        c.allow_http = self.catalog_kind == CatalogKind::Rest && self.catalog_allow_http;
         match self.catalog_kind {
             CatalogKind::Sql => c.token = None,
             CatalogKind::Rest => {
@@ -383,6 +415,74 @@ mod tests {
         edit.secret_access_key = "rotated".into();
         let (toml, _) = file.prepare(&edit, [], Some(dir.path())).unwrap();
         assert!(toml.contains("rotated") && !toml.contains("very-secret-value"));
+    }
+
+    const STORED: &str = r#"
+[storage]
+kind = "s3"
+bucket = "warehouse"
+endpoint = "https://minio:url-pass-42@s3.example"
+access_key_id = "AKSTORED"
+secret_access_key = "stored-secret-value"
+[catalog]
+kind = "rest"
+uri = "https://catalog.example"
+token = "stored-token-value"
+"#;
+
+    #[test]
+    fn kept_secrets_do_not_follow_a_changed_endpoint_or_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        std::fs::write(&file.path, STORED).unwrap();
+        let form = form_for(&file);
+        // The URL's credentials are not sent to the window either.
+        assert_eq!(form.endpoint, "https://<redacted>@s3.example");
+        assert!(
+            !serde_json::to_string(&form)
+                .unwrap()
+                .contains("url-pass-42")
+        );
+
+        // Unchanged endpoint and catalog: everything kept, the URL's user info too.
+        let (toml, _) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        for kept in [
+            "url-pass-42@s3.example",
+            "stored-secret-value",
+            "stored-token-value",
+        ] {
+            assert!(toml.contains(kept), "{kept} dropped from {toml}");
+        }
+
+        // Another endpoint: the stored keys would go to whatever was typed; they are
+        // dropped, and validation asks for new ones.
+        let mut moved = form.clone();
+        moved.endpoint = "https://attacker.example".into();
+        let e = file.prepare(&moved, [], Some(dir.path())).unwrap_err();
+        assert_eq!(
+            error_key(&e).as_deref(),
+            Some("storage.access_key_id"),
+            "{e}"
+        );
+        moved.access_key_id = "AKNEW".into();
+        moved.secret_access_key = "new-secret".into();
+        let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
+        assert!(!toml.contains("stored-secret-value") && !toml.contains("AKSTORED"));
+        assert!(
+            toml.contains("stored-token-value"),
+            "the catalog did not move"
+        );
+
+        // Another catalog URI: the token is dropped (a REST catalog may go without one).
+        let mut moved = form.clone();
+        moved.catalog_uri = "https://other-catalog.example".into();
+        let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
+        assert!(!toml.contains("stored-token-value"), "{toml}");
+        assert!(toml.contains("stored-secret-value"), "storage did not move");
+        // A new token typed with the new URI is kept.
+        moved.catalog_token = "typed-token".into();
+        let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
+        assert!(toml.contains("typed-token"));
     }
 
     #[test]

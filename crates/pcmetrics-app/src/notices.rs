@@ -60,6 +60,32 @@ impl Notice {
     }
 }
 
+/// Longest body a notification shows; server messages can be pages of HTML.
+pub const MAX_BODY_CHARS: usize = 400;
+
+/// `body` as notification servers should show it: as text. The freedesktop spec lets
+/// servers render a markup subset in bodies (`<a href>`, `<img src>`, `<b>`), and a sync
+/// error carries text a server sent; escaped, a link or image in it stays inert text.
+/// Long bodies are cut at [`MAX_BODY_CHARS`].
+pub fn body_for_display(body: &str) -> String {
+    let mut out = String::with_capacity(body.len().min(MAX_BODY_CHARS) + 16);
+    for (i, c) in body.chars().enumerate() {
+        if i == MAX_BODY_CHARS {
+            out.push('…');
+            break;
+        }
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The policy's memory of open episodes.
 #[derive(Debug, Clone)]
 pub struct NoticePolicy {
@@ -323,6 +349,24 @@ mod tests {
         for t in 0..1000 {
             assert!(p.on_event(&cpu(t, 100.0), None).is_empty());
         }
+    }
+
+    #[test]
+    fn server_text_in_a_body_is_shown_as_text() {
+        let n = Notice::SyncFailing {
+            failures: 3,
+            message: "503 <a href=\"http://evil\">login</a><img src=\"http://evil/x.png\"> & more"
+                .into(),
+        };
+        let shown = body_for_display(&n.body());
+        assert!(!shown.contains('<') && !shown.contains('>'), "{shown}");
+        assert!(
+            shown.contains("&lt;a href=&quot;http://evil&quot;&gt;login&lt;/a&gt;"),
+            "{shown}"
+        );
+        assert!(shown.contains("&amp; more"));
+        let long = body_for_display(&"x".repeat(5000));
+        assert_eq!(long.chars().count(), MAX_BODY_CHARS + 1);
     }
 
     #[test]

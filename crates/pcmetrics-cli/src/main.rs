@@ -174,7 +174,7 @@ fn init_logging(cli: &Cli) {
         });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| pcmetrics_core::redact::Writer::new(std::io::stderr()))
         .init();
 }
 
@@ -557,7 +557,17 @@ fn history(settings: Settings, args: HistoryArgs) -> Result<ExitCode> {
     }
     let mut buffer = pipeline::open_buffer(&settings)?;
     let to = now_us();
-    let from = to - args.since.as_micros() as i64;
+    let since = i64::try_from(args.since.as_micros())
+        .ok()
+        .filter(|&s| s <= history::MAX_SPAN_US)
+        .ok_or_else(|| {
+            anyhow!(
+                "--since: {} is further back than pcmetrics keeps anything (at most {} years); use e.g. \"30d\"",
+                humantime::format_duration(args.since),
+                history::MAX_SPAN_US / history::YEAR_US
+            )
+        })?;
+    let from = to - since;
     let series = buffer.history(metric, from, to, args.points)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&series)?),
@@ -626,7 +636,7 @@ fn simulate(settings: Settings, args: SimulateArgs) -> Result<ExitCode> {
         Some(s) => parse_start(s)?,
         None => now_us() - (args.samples.saturating_sub(1) as i64) * step_us,
     };
-    if settings.data_dir == pcmetrics_core::config::default_data_dir() {
+    if Some(&settings.data_dir) == pcmetrics_core::config::default_data_dir().as_ref() {
         bail!(
             "simulate writes synthetic samples, and refuses the default data dir {} so that they never mix with this PC's real history; pass --data-dir DIR (a new folder)",
             settings.data_dir.display()

@@ -318,3 +318,19 @@ fn synthetic_samples_stay_out_of_real_data_dirs() {
         Some(0)
     );
 }
+
+/// A range far beyond anything kept is a clear error, not an overflow (a panic in debug
+/// builds, every sample in release).
+#[test]
+fn history_refuses_a_range_beyond_what_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = pcmetrics(
+        dir.path(),
+        &["history", "--metric", "cpu", "--since", "300000years"],
+        NO_ENV,
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("--since") && out.contains("30d"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+}

@@ -26,6 +26,9 @@ use crate::sample::SourceKind;
 /// `<SECTION>__<KEY>`.
 pub const ENV_PREFIX: &str = "PCMETRICS_";
 
+/// Keys whose values are credentials ([`Secret`]s), in any section.
+pub const SECRET_KEYS: [&str; 3] = ["access_key_id", "secret_access_key", "token"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}; check the path given to --config")]
@@ -47,10 +50,12 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// A value is wrong. The message may quote it, so URLs in it are redacted.
     fn invalid(key: &str, message: impl Into<String>) -> Self {
+        let message: String = message.into();
         Self::Invalid {
             key: key.to_owned(),
-            message: message.into(),
+            message: crate::redact::text(&message).into_owned(),
         }
     }
 }
@@ -342,6 +347,9 @@ pub struct CatalogConfig {
     /// rest: a bearer token, if the catalog wants one. Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Secret>,
+    /// rest: allow sending the token to a plain-http `uri`. Default false.
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 fn default_sampling_interval() -> String {
@@ -429,10 +437,10 @@ pub fn default_config_path() -> Option<PathBuf> {
 }
 
 /// The platform data dir (`~/.local/share/pcmetrics` on Linux).
-pub fn default_data_dir() -> PathBuf {
-    dirs::data_local_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("pcmetrics")
+/// `None` when the user has no home directory: never the shared temp dir, where other
+/// users could read the activity timeline or plant files.
+pub fn default_data_dir() -> Option<PathBuf> {
+    dirs::data_local_dir().map(|d| d.join("pcmetrics"))
 }
 
 impl Config {
@@ -463,6 +471,8 @@ impl Config {
     }
 
     /// Parses TOML text, overlays the environment and checks key names and types.
+    /// Secrets ([`SECRET_KEYS`]) from the environment are always strings, and a type error
+    /// on one never quotes the value.
     pub fn from_toml_with_env(
         origin: &str,
         text: &str,
@@ -481,7 +491,13 @@ impl Config {
             {
                 let section = section.to_ascii_lowercase();
                 let key = key.to_ascii_lowercase();
-                let value = env_value(&raw);
+                // A secret is text even when it looks like a number (and a type error
+                // would echo it).
+                let value = if SECRET_KEYS.contains(&key.as_str()) {
+                    toml::Value::String(raw)
+                } else {
+                    env_value(&raw)
+                };
                 match table
                     .entry(section.clone())
                     .or_insert_with(|| toml::Value::Table(Default::default()))
@@ -503,10 +519,19 @@ impl Config {
             }
         }
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Type {
-                origin: origin.to_owned(),
-                key: e.path().to_string(),
-                message: e.inner().to_string(),
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let secret = SECRET_KEYS.iter().any(|k| key.ends_with(&format!(".{k}")));
+                ConfigError::Type {
+                    origin: origin.to_owned(),
+                    message: if secret {
+                        // serde quotes the value it could not take: not this one.
+                        "must be a string; put the value in quotes (value not shown)".to_owned()
+                    } else {
+                        e.inner().to_string()
+                    },
+                    key,
+                }
             })?;
         config.apply_aws_env(aws);
         Ok(config)
@@ -541,7 +566,15 @@ impl Config {
 
     /// The effective config as TOML, secrets redacted (`config show`).
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}"))
+        let mut shown = self.clone();
+        let redact = |u: &mut Option<String>| {
+            if let Some(u) = u {
+                *u = crate::redact::url(u).into_owned();
+            }
+        };
+        redact(&mut shown.storage.endpoint);
+        redact(&mut shown.catalog.uri);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}"))
     }
 
     /// Checks every value and resolves defaults that depend on the data dir.
@@ -550,7 +583,13 @@ impl Config {
         let data_dir = data_dir_override
             .map(Path::to_path_buf)
             .or_else(|| self.data_dir.clone())
-            .unwrap_or_else(default_data_dir);
+            .or_else(default_data_dir)
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "data_dir",
+                    "is not set and this user has no home directory to keep data in; pass --data-dir DIR (a folder only you can read) or set data_dir in the config",
+                )
+            })?;
 
         let sampling_interval = duration("sampling.interval", &self.sampling.interval)?;
         if sampling_interval < Duration::from_millis(250) {
@@ -835,6 +874,37 @@ impl Config {
                     }
                     (None, StorageSettings::S3(s3)) => format!("s3://{}/warehouse", s3.bucket),
                 };
+                // pcmetrics touches files only inside storage.root or storage.bucket
+                // (see `land::ObjectStores::resolve`); a warehouse elsewhere could never
+                // be written.
+                let inside = match storage {
+                    StorageSettings::Local { root } => {
+                        let w = warehouse.strip_prefix("file://").unwrap_or(&warehouse);
+                        Path::new(w).starts_with(absolute(root))
+                    }
+                    StorageSettings::S3(s3) => {
+                        let prefix = format!("s3://{}", s3.bucket);
+                        warehouse == prefix || warehouse.starts_with(&format!("{prefix}/"))
+                    }
+                };
+                if !inside {
+                    return Err(ConfigError::invalid(
+                        "catalog.warehouse",
+                        format!(
+                            "{warehouse:?} is outside {}; pcmetrics reads, writes and deletes only there. Put the warehouse inside it, or move storage.{} to hold it",
+                            match storage {
+                                StorageSettings::Local { root } =>
+                                    format!("storage.root ({})", absolute(root).display()),
+                                StorageSettings::S3(s3) =>
+                                    format!("storage.bucket ({})", s3.bucket),
+                            },
+                            match storage {
+                                StorageSettings::Local { .. } => "root",
+                                StorageSettings::S3(_) => "bucket",
+                            }
+                        ),
+                    ));
+                }
                 Ok(CatalogSettings::Sql { path, warehouse })
             }
             CatalogKind::Rest => {
@@ -849,6 +919,14 @@ impl Config {
                         "catalog.uri",
                         format!(
                             "{uri:?} is not an http(s) URL; write e.g. \"http://127.0.0.1:8181\""
+                        ),
+                    ));
+                }
+                if uri.starts_with("http://") && c.token.is_some() && !c.allow_http {
+                    return Err(ConfigError::invalid(
+                        "catalog.uri",
+                        format!(
+                            "{uri:?} is plain http and catalog.token is set: the token would cross the network in clear text. Use https, or set catalog.allow_http = true (a catalog on this PC or a LAN you trust)"
                         ),
                     ));
                 }
@@ -1044,12 +1122,14 @@ impl Settings {
             StorageSettings::S3(s) => format!(
                 "s3://{} at {}",
                 s.bucket,
-                s.endpoint.as_deref().unwrap_or("AWS")
+                crate::redact::url(s.endpoint.as_deref().unwrap_or("AWS"))
             ),
         };
         let catalog = match &self.catalog {
             CatalogSettings::Sql { path, .. } => format!("SQL catalog {}", path.display()),
-            CatalogSettings::Rest { uri, .. } => format!("REST catalog {uri}"),
+            CatalogSettings::Rest { uri, .. } => {
+                format!("REST catalog {}", crate::redact::url(uri))
+            }
         };
         format!("{storage}, {catalog}")
     }
@@ -1202,6 +1282,86 @@ mod tests {
         assert!(
             matches!(s.catalog, CatalogSettings::Rest { ref uri, .. } if uri == "http://127.0.0.1:8181")
         );
+    }
+
+    #[test]
+    fn a_catalog_token_needs_https_unless_allowed() {
+        let env = env(&[("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")]);
+        let with = |extra: &str| {
+            Config::from_toml_with_env("t", &format!("{S3}{extra}"), env.clone())
+                .unwrap()
+                .validate(None)
+        };
+        // No token: plain http is the user's call (a loopback catalog without auth).
+        assert!(with("").is_ok());
+        let err = with("token = \"tok\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("catalog.uri:"), "{err}");
+        assert!(err.contains("catalog.allow_http = true"), "{err}");
+        assert!(!err.contains("tok\""), "{err}");
+        assert!(with("token = \"tok\"\nallow_http = true\n").is_ok());
+        let https = format!("{S3}token = \"tok\"\n").replace("http://127.0.0.1:8181/", "https://c");
+        assert!(
+            Config::from_toml_with_env("t", &https, env.clone())
+                .unwrap()
+                .validate(None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn credentials_in_urls_are_redacted_in_config_show_and_errors() {
+        let text = S3.replace(
+            "http://127.0.0.1:9000",
+            "http://u:url-pass-7@127.0.0.1:9000",
+        );
+        let env = env(&[("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")]);
+        let c = Config::from_toml_with_env("t", &text, env.clone()).unwrap();
+        let s = c.validate(None).unwrap();
+        let shown = format!("{}\n{}", c.to_redacted_toml(), s.describe_lakehouse());
+        assert!(!shown.contains("url-pass-7"), "{shown}");
+        assert!(
+            shown.contains("http://<redacted>@127.0.0.1:9000"),
+            "{shown}"
+        );
+        // A value quoted by an error.
+        let bad = text.replace("allow_http = true", "allow_http = false");
+        let err = Config::from_toml_with_env("t", &bad, env)
+            .unwrap()
+            .validate(None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("plain http") && !err.contains("url-pass-7"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn numeric_secrets_are_text_and_never_echoed() {
+        let c = Config::from_toml_with_env(
+            "t",
+            S3,
+            env(&[
+                ("PCMETRICS_STORAGE__ACCESS_KEY_ID", "4242"),
+                ("PCMETRICS_STORAGE__SECRET_ACCESS_KEY", "123456"),
+            ]),
+        )
+        .unwrap();
+        let s = c.validate(None).unwrap();
+        let StorageSettings::S3(s3) = s.storage else {
+            panic!("s3")
+        };
+        assert_eq!(s3.secret_access_key.expose(), "123456");
+        // Unquoted in the file: an error, without the value.
+        let text = S3.replace(
+            "allow_http = true",
+            "allow_http = true\nsecret_access_key = 987654",
+        );
+        let err = Config::from_toml_with_env("t", &text, Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("storage.secret_access_key"), "{err}");
+        assert!(!err.contains("987654"), "{err}");
     }
 
     #[test]

@@ -120,7 +120,9 @@ pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Collapses whitespace so multi-line server messages stay on one line.
+/// Collapses whitespace so multi-line server messages stay on one line, and redacts the
+/// credentials of any URL they quote (library errors name the URL they failed on).
 pub(crate) fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let joined = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::redact::text(&joined).into_owned()
 }

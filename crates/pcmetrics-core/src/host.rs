@@ -4,7 +4,7 @@
 //! the table tells PCs apart even when two share a host name. Locks are OS file locks
 //! (released by the kernel when a process dies, so a crash never leaves a stale lock).
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -24,7 +24,7 @@ impl HostIdentity {
             path: data_dir.display().to_string(),
             message,
         };
-        std::fs::create_dir_all(data_dir)
+        create_private_dir(data_dir)
             .map_err(|e| data_err(format!("cannot create it: {e}; pass a writable --data-dir")))?;
         let host_id = match std::fs::read_to_string(&path) {
             Ok(text) => {
@@ -42,7 +42,13 @@ impl HostIdentity {
                 // Write then rename, so a crash never leaves a half-written id.
                 let tmp = path.with_extension("tmp");
                 let write = || -> std::io::Result<()> {
-                    let mut f = File::create(&tmp)?;
+                    // A leftover (or planted) temp file or link is removed, never
+                    // followed; create_new refuses anything that appears in between.
+                    match std::fs::remove_file(&tmp) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
+                    let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
                     writeln!(f, "{id}")?;
                     f.sync_all()?;
                     std::fs::rename(&tmp, &path)
@@ -59,6 +65,33 @@ impl HostIdentity {
     }
 }
 
+/// Creates `dir` (and missing parents) readable by this user only: the data dir holds a
+/// timeline of what the user did on this PC. An existing data dir that others can read is
+/// tightened to 0700 when it is pcmetrics' own (empty, or holding a `host-id`); a folder
+/// the user chose that holds other things is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        let ours = dir.join("host-id").exists() || std::fs::read_dir(dir)?.next().is_none();
+        if mode & 0o077 != 0 && ours {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
 /// An exclusive lock on `<data-dir>/<name>.lock`, held until dropped.
 #[derive(Debug)]
 pub struct DirLock {
@@ -69,11 +102,20 @@ pub struct DirLock {
 impl DirLock {
     /// Takes the lock or fails at once with [`Error::Busy`] naming what holds it.
     pub fn try_acquire(data_dir: &Path, name: &str, doing: &'static str) -> Result<Self, Error> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::DataDir {
+        create_private_dir(data_dir).map_err(|e| Error::DataDir {
             path: data_dir.display().to_string(),
             message: format!("cannot create it: {e}; pass a writable --data-dir"),
         })?;
         let path = data_dir.join(format!("{name}.lock"));
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::DataDir {
+                path: data_dir.display().to_string(),
+                message: format!(
+                    "{} is a symbolic link, which pcmetrics does not follow; remove it",
+                    path.display()
+                ),
+            });
+        }
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -97,6 +139,34 @@ impl DirLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_dir_is_private_and_links_are_not_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        HostIdentity::load_or_create(&dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+
+        // A data dir made by an older version with the default umask is tightened.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        DirLock::try_acquire(&dir, "sync", "syncing").unwrap();
+        assert_eq!(mode(&dir), 0o700);
+
+        // A planted link at the temp name is removed, its target left alone.
+        let victim = parent.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let fresh = parent.path().join("fresh");
+        std::fs::create_dir(&fresh).unwrap();
+        std::os::unix::fs::symlink(&victim, fresh.join("host-id.tmp")).unwrap();
+        HostIdentity::load_or_create(&fresh).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        std::os::unix::fs::symlink(&victim, fresh.join("run.lock")).unwrap();
+        let e = DirLock::try_acquire(&fresh, "run", "running").unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
 
     #[test]
     fn host_id_is_stable_and_checked() {

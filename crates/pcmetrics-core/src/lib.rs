@@ -46,6 +46,7 @@ pub mod host;
 pub mod land;
 pub mod maintain;
 pub mod pipeline;
+pub mod redact;
 pub mod sample;
 pub mod sync;
 

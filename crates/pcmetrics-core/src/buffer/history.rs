@@ -248,9 +248,16 @@ pub fn query(
     })
 }
 
+/// A year in microseconds (365.25 days).
+pub const YEAR_US: i64 = 31_557_600_000_000;
+/// The longest range a history query takes: far more than any buffer holds, and far from
+/// the `i64` edges, so no arithmetic on a range can overflow.
+pub const MAX_SPAN_US: i64 = 1000 * YEAR_US;
+
 impl super::SqliteBuffer {
     /// History of one metric; see [`query`]. Rolls up first so minute buckets include the
-    /// newest samples.
+    /// newest samples. A range that ends before it starts, or spans more than
+    /// [`MAX_SPAN_US`], is refused.
     pub fn history(
         &mut self,
         metric: &'static MetricDef,
@@ -258,7 +265,14 @@ impl super::SqliteBuffer {
         to_us: i64,
         points: usize,
     ) -> Result<Series, super::BufferError> {
-        let bucket_us = (to_us - from_us).max(1) / points.max(1) as i64;
+        let span = to_us
+            .checked_sub(from_us)
+            .filter(|s| (1..=MAX_SPAN_US).contains(s));
+        let in_bounds = |t: i64| (-MAX_SPAN_US..=MAX_SPAN_US).contains(&t);
+        let Some(span) = span.filter(|_| in_bounds(from_us) && in_bounds(to_us)) else {
+            return Err(super::BufferError::BadRange { from_us, to_us });
+        };
+        let bucket_us = span / points.max(1) as i64;
         if bucket_us >= 60_000_000 {
             roll_up(&mut self.conn).map_err(|e| self.err(e))?;
         }
@@ -286,6 +300,31 @@ mod tests {
         let s: Vec<_> = SyntheticSource::new(T0, 1_000_000).take(n).collect();
         b.append(&s).unwrap();
         (dir, b, s)
+    }
+
+    #[test]
+    fn ranges_that_are_not_ranges_are_refused_without_overflow() {
+        let (_d, mut b, _) = buffer_with(10);
+        let m = metric("cpu").unwrap();
+        for (from, to) in [
+            (T0, T0),
+            (T0 + 1, T0),
+            (i64::MIN, i64::MAX),
+            (i64::MIN, T0),
+            (T0, i64::MAX),
+            (T0 - 2 * MAX_SPAN_US, T0),
+        ] {
+            let e = b.history(m, from, to, 60).unwrap_err();
+            assert!(
+                matches!(e, crate::buffer::BufferError::BadRange { .. }),
+                "{from}..{to}: {e}"
+            );
+            assert!(e.to_string().contains("last 30 days"), "{e}");
+        }
+        assert_eq!(
+            b.history(m, T0, T0 + 10_000_000, 60).unwrap().points.len(),
+            10
+        );
     }
 
     #[test]

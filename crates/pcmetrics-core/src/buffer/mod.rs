@@ -83,6 +83,11 @@ pub enum BufferError {
         holds: &'static str,
         adding: &'static str,
     },
+    #[error(
+        "history range {from_us}..{to_us} (µs since 1970) is not a range of time: it must start before it ends and span at most {} years; ask for e.g. the last 30 days",
+        history::MAX_SPAN_US / history::YEAR_US
+    )]
+    BadRange { from_us: i64, to_us: i64 },
 }
 
 impl BufferError {
@@ -240,7 +245,7 @@ impl SqliteBuffer {
     pub fn open(path: &Path, max_pending: u64) -> Result<Self> {
         let err = |e| BufferError::from_sqlite(path, e);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| BufferError::ReadOnly {
+            crate::host::create_private_dir(dir).map_err(|e| BufferError::ReadOnly {
                 path: path.to_owned(),
                 detail: format!("cannot create {}: {e}", dir.display()),
             })?;
@@ -641,7 +646,10 @@ impl SqliteBuffer {
             .map_err(|e| BufferError::from_sqlite(&self.path, e))
     }
 
+    /// Appends a run to the log. Its error text is stored with URL credentials redacted
+    /// (the log outlives a config that had them).
     pub fn record_sync_run(&self, run: &SyncRun) -> Result<()> {
+        let error = run.error.as_deref().map(crate::redact::text);
         self.conn
             .execute(
                 "INSERT INTO sync_runs (started_us, finished_us, rows, files, bytes, snapshot_id, error)
@@ -653,7 +661,7 @@ impl SqliteBuffer {
                     run.files as i64,
                     run.bytes as i64,
                     run.snapshot_id,
-                    run.error
+                    error
                 ],
             )
             .map_err(|e| self.err(e))?;

@@ -87,7 +87,7 @@ pub async fn connect(
             warehouse,
             token,
         } => {
-            let name = format!("REST catalog {uri}");
+            let name = format!("REST catalog {}", crate::redact::url(uri));
             let mut props = HashMap::from([("uri".to_owned(), uri.clone())]);
             if let Some(w) = warehouse {
                 props.insert("warehouse".into(), w.clone());

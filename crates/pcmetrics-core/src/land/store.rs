@@ -74,8 +74,15 @@ impl ObjectStores {
         Ok(store)
     }
 
-    /// The store and key for an absolute location.
+    /// The store and key for an absolute location, which must lie inside what the config
+    /// names: `storage.bucket` with S3, `storage.root` with a local folder.
+    ///
+    /// Table locations come from the catalog and file paths from table metadata; neither
+    /// is trusted to stay in bounds. A REST catalog could otherwise point pcmetrics (with
+    /// this PC's keys) at another bucket of the same service, or at `file://` paths on this
+    /// PC, and maintenance deletes under the table's location.
     pub fn resolve(&self, location: &str) -> Result<(Arc<dyn ObjectStore>, ObjPath), String> {
+        const FIX: &str = "the table's catalog or metadata points outside it; correct the table's location in the catalog or point sync.table at a new table";
         if let Some(rest) = location
             .strip_prefix("s3://")
             .or_else(|| location.strip_prefix("s3a://"))
@@ -86,6 +93,12 @@ impl ObjectStores {
                 ));
             };
             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket != s3.bucket {
+                return Err(format!(
+                    "{location} is outside storage.bucket = {:?}, the only bucket pcmetrics reads, writes and deletes in; {FIX}",
+                    s3.bucket
+                ));
+            }
             let store = self.bucket(bucket, s3).map_err(|e| e.to_string())?;
             let key = ObjPath::parse(key).map_err(|e| format!("{location}: {e}"))?;
             return Ok((store, key));
@@ -98,6 +111,27 @@ impl ObjectStores {
             return Err(format!(
                 "{location} is neither an s3:// nor an absolute file location"
             ));
+        }
+        match &self.settings {
+            StorageSettings::S3(s3) => {
+                return Err(format!(
+                    "{location} is a file on this PC, but storage.kind = \"s3\" keeps everything in bucket {:?}; {FIX}",
+                    s3.bucket
+                ));
+            }
+            StorageSettings::Local { root } => {
+                let root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
+                let p = std::path::Path::new(path);
+                let climbs = p
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+                if climbs || !p.starts_with(&root) {
+                    return Err(format!(
+                        "{location} is outside storage.root = {:?}, the only folder pcmetrics reads, writes and deletes in; {FIX}",
+                        root.display().to_string()
+                    ));
+                }
+            }
         }
         let key =
             ObjPath::parse(path.trim_start_matches('/')).map_err(|e| format!("{location}: {e}"))?;
@@ -139,5 +173,42 @@ mod tests {
                 .contains("storage.kind")
         );
         assert_eq!(stores.landing_base(), "file:///tmp/x/");
+    }
+
+    #[test]
+    fn refuses_locations_outside_the_root() {
+        let stores = ObjectStores::new(&StorageSettings::Local {
+            root: "/tmp/x".into(),
+        })
+        .unwrap();
+        for outside in [
+            "file:///home/me/.ssh/id_ed25519",
+            "file:///tmp/x/../y/a.json",
+            "file:///tmp/xy/a.json",
+            "/etc/passwd",
+        ] {
+            let e = stores.resolve(outside).unwrap_err();
+            assert!(e.contains("outside storage.root"), "{outside}: {e}");
+        }
+    }
+
+    #[test]
+    fn refuses_other_buckets_and_local_files_with_s3() {
+        let s3 = crate::config::S3Settings {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            region: "us-east-1".into(),
+            bucket: "warehouse".into(),
+            access_key_id: crate::config::Secret::new("k"),
+            secret_access_key: crate::config::Secret::new("s"),
+            path_style: true,
+            allow_http: true,
+        };
+        let stores = ObjectStores::new(&StorageSettings::S3(s3)).unwrap();
+        let (_, key) = stores.resolve("s3://warehouse/iceberg/t/a.json").unwrap();
+        assert_eq!(key.as_ref(), "iceberg/t/a.json");
+        let e = stores.resolve("s3://other/iceberg/t/a.json").unwrap_err();
+        assert!(e.contains("outside storage.bucket = \"warehouse\""), "{e}");
+        let e = stores.resolve("file:///home/me/notes.txt").unwrap_err();
+        assert!(e.contains("is a file on this PC"), "{e}");
     }
 }
