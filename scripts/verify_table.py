@@ -127,7 +127,15 @@ def main():
         }
     table = StaticTable.from_metadata(args.metadata, properties=props)
     got = table.scan().to_arrow().to_pylist()
+    # The row identity: (host_id, buffer_id, seq) is unique over the whole table, and every
+    # row this version wrote says which buffer it came from.
+    if "buffer_id" not in table.schema().column_names:
+        print("the table has no buffer_id column", file=sys.stderr)
+        sys.exit(1)
+    identities = Counter((r["host_id"], r["buffer_id"], r["seq"]) for r in got)
+    dup_ids = sum(c - 1 for c in identities.values() if c > 1)
     mine = [r for r in got if r["host_id"] == host_id]
+    unlabelled = sum(1 for r in mine if r["buffer_id"] is None)
     counts = Counter(r["seq"] for r in mine)
     dup = sum(c - 1 for c in counts.values() if c > 1)
     missing = sorted(set(want) - set(counts))
@@ -147,9 +155,10 @@ def main():
     print(
         f"pyiceberg {table.metadata.format_version and 'v' + str(table.metadata.format_version)}: "
         f"{len(got)} rows in the table, {len(mine)} of host {host_id}; buffer {len(want)}; "
-        f"missing {len(missing)}, duplicated {dup}, unexpected {len(extra)}, values differing {diff}"
+        f"missing {len(missing)}, duplicated {dup}, unexpected {len(extra)}, values differing {diff}; "
+        f"(host_id, buffer_id, seq) repeated {dup_ids}, rows of this host without buffer_id {unlabelled}"
     )
-    ok = not missing and not dup and not extra and not diff
+    ok = not missing and not dup and not extra and not diff and not dup_ids and not unlabelled
     if args.expect is not None and len(mine) != args.expect:
         print(f"expected {args.expect} rows of this host, found {len(mine)}", file=sys.stderr)
         ok = False

@@ -70,7 +70,7 @@ fn encode(c: &mut Criterion) {
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.sample_size(10);
     g.bench_function("100k rows to Parquet (zstd)", |b| {
-        b.iter(|| encoder.encode("h", "pc", &rows).unwrap())
+        b.iter(|| encoder.encode("h", "pc", "b", &rows).unwrap())
     });
     g.finish();
 }

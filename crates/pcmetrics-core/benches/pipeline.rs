@@ -143,7 +143,7 @@ fn main() {
     let batch = buffer.read_range(1, rows as i64).expect("read");
     let t = Instant::now();
     let files = ParquetEncoder::new()
-        .encode("bench-host", "bench", &batch)
+        .encode("bench-host", "bench", "bench-buffer", &batch)
         .expect("encode");
     let secs = t.elapsed().as_secs_f64();
     let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();

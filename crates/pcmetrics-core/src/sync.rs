@@ -375,11 +375,14 @@ impl Syncer {
             return self.with_buffer(move |b| b.ack(batch_id)).await;
         }
         let (landing, table) = self.lakehouse().await?;
+        // The table's field ids (and the columns a table from an older version gains).
+        let layout = table.layout().await?;
 
-        let encoder = self.encoder.clone();
+        let encoder = self.encoder.clone().with_layout(layout);
         let host = self.host.clone();
+        let buffer_id = key.buffer_id.clone();
         let files = tokio::task::spawn_blocking(move || {
-            encoder.encode(&host.host_id, &host.hostname, &batch.rows)
+            encoder.encode(&host.host_id, &host.hostname, &buffer_id, &batch.rows)
         })
         .await
         .expect("encoder task panicked")?;

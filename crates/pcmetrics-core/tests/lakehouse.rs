@@ -415,7 +415,7 @@ async fn maintenance_bounds_metadata_and_keeps_exactly_once(backend: Backend) {
     };
     let rows1 = buffer.lock().unwrap().read_range(1, 100).unwrap();
     let files = pcmetrics_core::encode::ParquetEncoder::new()
-        .encode(&host.host_id, &host.hostname, &rows1)
+        .encode(&host.host_id, &host.hostname, &batch1.buffer_id, &rows1)
         .unwrap();
     let err = table
         .append(&batch1, &host.hostname, &files)

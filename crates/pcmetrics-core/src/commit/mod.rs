@@ -48,7 +48,7 @@ pub use storage::{ObjectStoreStorage, ObjectStoreStorageFactory};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::encode::schema::{TABLE_SCHEMA, TS_FIELD_ID, partition_spec};
+use crate::encode::schema::{EVOLVED_COLUMNS, Layout, TABLE_SCHEMA, TS_FIELD_ID, partition_spec};
 use crate::encode::{EncodedFile, FileStats, day_string};
 use crate::error::one_line;
 use crate::land::ObjectStores;
@@ -78,6 +78,8 @@ pub enum CommitError {
         "table {table} is partitioned by [{found}], pcmetrics writes day(ts) partitions; restore the partition spec or point sync.table at a new table"
     )]
     PartitionMismatch { table: String, found: String },
+    #[error("table {table}: {message}; point sync.table at a new table")]
+    Layout { table: String, message: String },
     #[error("table files: {message}; while writing {location}")]
     Write { location: String, message: String },
     /// A replace whose input another writer rewrote first; planning again resolves it.
@@ -149,6 +151,8 @@ pub struct BronzeTable {
     catalog_name: String,
     stores: Arc<ObjectStores>,
     clock: Arc<dyn Clock>,
+    /// The table's layout, known once the table has been loaded (or created) and evolved.
+    layout: Arc<tokio::sync::OnceCell<Layout>>,
 }
 
 impl BronzeTable {
@@ -168,6 +172,7 @@ impl BronzeTable {
             catalog_name: connected.name,
             stores,
             clock: crate::clock::system(),
+            layout: Default::default(),
         })
     }
 
@@ -252,7 +257,7 @@ impl BronzeTable {
     pub async fn load_or_create(&self) -> Result<Table, CommitError> {
         if let Some(table) = self.load().await? {
             self.check_layout(&table)?;
-            return Ok(table);
+            return self.evolve(table).await;
         }
         let ns = self.ident.namespace();
         let exists = self
@@ -301,7 +306,97 @@ impl BronzeTable {
             },
         };
         self.check_layout(&table)?;
-        Ok(table)
+        self.evolve(table).await
+    }
+
+    /// The table's [`Layout`] (the field ids our files carry), loading, creating and
+    /// evolving the table on first use. Cached: a table's ids never change.
+    pub async fn layout(&self) -> Result<Layout, CommitError> {
+        self.layout
+            .get_or_try_init(|| async {
+                let table = self.load_or_create().await?;
+                self.layout_of(&table)
+            })
+            .await
+            .cloned()
+    }
+
+    fn layout_of(&self, table: &Table) -> Result<Layout, CommitError> {
+        Layout::of_table(table.metadata().current_schema()).map_err(|message| {
+            CommitError::Layout {
+                table: self.ident.to_string(),
+                message,
+            }
+        })
+    }
+
+    /// Adds the [`EVOLVED_COLUMNS`] the table lacks (a table created by an older version,
+    /// or just created from the base schema): one schema change, optional columns with the
+    /// table's next ids, no identifier fields (see [`TABLE_SCHEMA`]). Rows already written
+    /// read as null; other engines see the columns. Racing PCs are fine: after a conflict
+    /// the reloaded table usually has them already.
+    async fn evolve(&self, mut table: Table) -> Result<Table, CommitError> {
+        use iceberg::spec::{NestedField, Schema, Type};
+        use iceberg::{TableRequirement, TableUpdate};
+        for round in 1.. {
+            let current = table.metadata().current_schema().clone();
+            let missing: Vec<_> = EVOLVED_COLUMNS
+                .iter()
+                .filter(|c| current.field_by_name(c.name).is_none())
+                .collect();
+            if missing.is_empty() {
+                return Ok(table);
+            }
+            let last = table.metadata().last_column_id();
+            let mut fields = current.as_struct().fields().to_vec();
+            for (i, c) in missing.iter().enumerate() {
+                fields.push(Arc::new(
+                    NestedField::optional(last + 1 + i as i32, c.name, Type::Primitive(c.ty.clone()))
+                        .with_doc(c.doc),
+                ));
+            }
+            let schema = Schema::builder()
+                .with_schema_id(current.schema_id() + 1)
+                .with_fields(fields)
+                .build()
+                .map_err(|e| self.err(e))?;
+            let requirements = vec![
+                TableRequirement::CurrentSchemaIdMatch {
+                    current_schema_id: current.schema_id(),
+                },
+                TableRequirement::LastAssignedFieldIdMatch {
+                    last_assigned_field_id: last,
+                },
+            ];
+            let updates = vec![
+                TableUpdate::AddSchema { schema },
+                TableUpdate::SetCurrentSchema { schema_id: -1 },
+            ];
+            let names: Vec<&str> = missing.iter().map(|c| c.name).collect();
+            match self
+                .committer
+                .commit(&self.ident, &table, requirements, updates)
+                .await
+            {
+                Ok(t) => {
+                    tracing::info!(table = %self.ident, columns = ?names, "added columns to the table");
+                    table = t;
+                }
+                Err(CommitFailure::Conflict | CommitFailure::Unknown(_))
+                    if round < CONFLICT_ROUNDS =>
+                {
+                    table = self.load_existing().await?;
+                }
+                Err(failure) => {
+                    return Err(CommitError::Catalog {
+                        catalog: self.catalog_name.clone(),
+                        message: format!("adding columns {names:?}: {failure}"),
+                        retryable: failure.is_retryable(),
+                    });
+                }
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     /// The columns pcmetrics writes must still exist with the same types (other engines may
@@ -320,6 +415,21 @@ impl BronzeTable {
                         expected: format!("{}", field.field_type),
                     });
                 }
+            }
+        }
+        for c in EVOLVED_COLUMNS.iter() {
+            match current.field_by_name(c.name) {
+                Some(f) if *f.field_type != iceberg::spec::Type::Primitive(c.ty.clone()) => {
+                    return Err(CommitError::SchemaMismatch {
+                        table: self.ident.to_string(),
+                        column: c.name.to_owned(),
+                        id: f.id,
+                        found: format!("{}", f.field_type),
+                        expected: format!("{}", c.ty),
+                    });
+                }
+                // Missing: added by `evolve`.
+                _ => {}
             }
         }
         let spec = table.metadata().default_partition_spec();
@@ -391,7 +501,7 @@ impl BronzeTable {
 
     /// Writes one Parquet file of day `day` under the table's data folder and describes it
     /// for a manifest.
-    pub(crate) async fn write_data_file(
+    pub async fn write_data_file(
         &self,
         table: &Table,
         day: i32,

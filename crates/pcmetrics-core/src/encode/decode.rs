@@ -15,6 +15,8 @@ use crate::sample::{DiskSample, MetricSample, NetworkSample, TemperatureSample};
 pub struct TableRow {
     pub host_id: String,
     pub hostname: String,
+    /// The buffer the sample came from; `None` for rows written before the column existed.
+    pub buffer_id: Option<String>,
     pub seq: i64,
     pub sample: MetricSample,
 }
@@ -35,6 +37,8 @@ pub fn from_record_batch(b: &RecordBatch) -> Result<Vec<TableRow>, String> {
     let i64c = |n| col(b, n).map(|c| c.as_primitive::<Int64Type>().clone());
     let host = s("host_id")?;
     let hostname = s("hostname")?;
+    // Absent from tables (or projections) that predate it.
+    let buffer = b.column_by_name("buffer_id").map(|c| c.as_string::<i32>().clone());
     let seq = i64c("seq")?;
     let ts = col(b, "ts")?
         .as_primitive::<TimestampMicrosecondType>()
@@ -82,6 +86,10 @@ pub fn from_record_batch(b: &RecordBatch) -> Result<Vec<TableRow>, String> {
         out.push(TableRow {
             host_id: host.value(i).to_owned(),
             hostname: hostname.value(i).to_owned(),
+            buffer_id: buffer
+                .as_ref()
+                .filter(|c| c.is_valid(i))
+                .map(|c| c.value(i).to_owned()),
             seq: seq.value(i),
             sample: MetricSample {
                 ts_us: ts.value(i),
@@ -150,7 +158,7 @@ mod tests {
             .map(|(i, s)| (i as i64 + 10, s))
             .collect();
         let refs: Vec<_> = rows.iter().collect();
-        let batch = super::super::to_record_batch("h", "pc", &refs).unwrap();
+        let batch = super::super::to_record_batch("h", "pc", "b", &refs).unwrap();
         let back = from_record_batch(&batch).unwrap();
         assert_eq!(back.len(), 300);
         for (got, (seq, want)) in back.iter().zip(&rows) {

@@ -76,10 +76,11 @@ pub struct EncodedFile {
     pub stats: FileStats,
 }
 
-/// Encodes samples of one host as Parquet.
+/// Encodes samples of one host as Parquet, in one table's [`schema::Layout`].
 #[derive(Debug, Clone)]
 pub struct ParquetEncoder {
     props: WriterProperties,
+    layout: schema::Layout,
 }
 
 impl Default for ParquetEncoder {
@@ -96,14 +97,29 @@ impl ParquetEncoder {
             ))
             .set_created_by(format!("pcmetrics {}", env!("CARGO_PKG_VERSION")))
             .build();
-        Self { props }
+        Self {
+            props,
+            layout: schema::Layout::latest().clone(),
+        }
+    }
+
+    /// Files with the field ids of a table's own layout (`BronzeTable::layout`).
+    pub fn with_layout(mut self, layout: schema::Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    pub fn layout(&self) -> &schema::Layout {
+        &self.layout
     }
 
     /// One file per UTC day in `rows`, days ascending, rows in seq order within a file.
+    /// `buffer_id` is the buffer the rows come from.
     pub fn encode(
         &self,
         host_id: &str,
         hostname: &str,
+        buffer_id: &str,
         rows: &[(i64, MetricSample)],
     ) -> Result<Vec<EncodedFile>, EncodeError> {
         let mut by_day: std::collections::BTreeMap<i32, Vec<&(i64, MetricSample)>> =
@@ -113,7 +129,7 @@ impl ParquetEncoder {
         }
         by_day
             .into_iter()
-            .map(|(day, rows)| self.encode_day(host_id, hostname, day, &rows))
+            .map(|(day, rows)| self.encode_day(host_id, hostname, buffer_id, day, &rows))
             .collect()
     }
 
@@ -121,10 +137,12 @@ impl ParquetEncoder {
         &self,
         host_id: &str,
         hostname: &str,
+        buffer_id: &str,
         day: i32,
         rows: &[&(i64, MetricSample)],
     ) -> Result<EncodedFile, EncodeError> {
-        let batch = to_record_batch(host_id, hostname, rows)?;
+        let batch = to_record_batch(host_id, hostname, buffer_id, rows)?;
+        let batch = self.layout.project(&batch)?;
         let (bytes, stats) = self.encode_batch(&batch)?;
         Ok(EncodedFile {
             day,
@@ -136,15 +154,18 @@ impl ParquetEncoder {
         })
     }
 
-    /// One Parquet file of a batch with the table's Arrow schema, and its statistics.
+    /// One Parquet file of a batch in this encoder's layout, and its statistics.
     /// Compaction writes its files through here too, so they match the synced ones.
     pub fn encode_batch(&self, batch: &RecordBatch) -> Result<(Bytes, FileStats), EncodeError> {
         let mut buf = Vec::with_capacity(batch.num_rows() * 64);
-        let mut writer =
-            ArrowWriter::try_new(&mut buf, ARROW_SCHEMA.clone(), Some(self.props.clone()))?;
+        let mut writer = ArrowWriter::try_new(
+            &mut buf,
+            self.layout.arrow.clone(),
+            Some(self.props.clone()),
+        )?;
         writer.write(batch)?;
         let metadata = writer.close()?;
-        Ok((Bytes::from(buf), file_stats(&metadata)))
+        Ok((Bytes::from(buf), file_stats(&metadata, &self.layout.schema)))
     }
 }
 
@@ -175,6 +196,7 @@ fn struct_list_builder(name: &str, cap: usize) -> ListBuilder<StructBuilder> {
 pub fn to_record_batch(
     host_id: &str,
     hostname: &str,
+    buffer_id: &str,
     rows: &[&(i64, MetricSample)],
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let n = rows.len();
@@ -303,6 +325,10 @@ pub fn to_record_batch(
                 .map(|r| r.1.process_count.min(i32::MAX as u32) as i32),
         )),
         col_i64(|s| s.uptime_s),
+        // Evolved columns, in the order of schema::EVOLVED_COLUMNS.
+        Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n(buffer_id, n),
+        )),
     ];
     RecordBatch::try_new(ARROW_SCHEMA.clone(), columns)
 }
@@ -314,7 +340,7 @@ pub fn to_record_batch(
 /// none: no engine prunes on list elements, and their counts were a third of every
 /// manifest entry, which with 20 PCs on one table is most of the metadata (Java
 /// Iceberg's `write.metadata.metrics.column.<name> = none` does the same for a column).
-fn file_stats(metadata: &ParquetMetaData) -> FileStats {
+fn file_stats(metadata: &ParquetMetaData, schema: &iceberg::spec::Schema) -> FileStats {
     let mut stats = FileStats::default();
     for rg in metadata.row_groups() {
         if let Some(offset) = rg.file_offset() {
@@ -334,7 +360,7 @@ fn file_stats(metadata: &ParquetMetaData) -> FileStats {
             if let Some(nulls) = st.null_count_opt() {
                 *stats.null_value_counts.entry(id).or_default() += nulls;
             }
-            if let Some((lo, hi)) = bounds(id, st) {
+            if let Some((lo, hi)) = bounds(schema, id, st) {
                 merge_bound(&mut stats.lower_bounds, id, lo, std::cmp::Ordering::Less);
                 merge_bound(&mut stats.upper_bounds, id, hi, std::cmp::Ordering::Greater);
             }
@@ -352,8 +378,8 @@ fn merge_bound(map: &mut HashMap<i32, Datum>, id: i32, v: Datum, keep_if: std::c
     }
 }
 
-fn bounds(id: i32, st: &Statistics) -> Option<(Datum, Datum)> {
-    let field = schema::TABLE_SCHEMA.field_by_id(id)?;
+fn bounds(schema: &iceberg::spec::Schema, id: i32, st: &Statistics) -> Option<(Datum, Datum)> {
+    let field = schema.field_by_id(id)?;
     let iceberg::spec::Type::Primitive(ty) = field.field_type.as_ref() else {
         return None;
     };
@@ -403,7 +429,7 @@ mod tests {
         let start =
             1_700_000_000_000_000 - (1_700_000_000_000_000 % MICROS_PER_DAY) + 22 * 3_600_000_000;
         let input = rows(start, 240);
-        let files = ParquetEncoder::new().encode("h-1", "pc", &input).unwrap();
+        let files = ParquetEncoder::new().encode("h-1", "pc", "b-1", &input).unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!(files[0].rows, 120);
         assert_eq!(files[1].day, files[0].day + 1);
@@ -428,7 +454,7 @@ mod tests {
     #[test]
     fn stats_bound_seq_and_ts() {
         let input = rows(1_700_000_000_000_000, 50);
-        let f = &ParquetEncoder::new().encode("h", "pc", &input).unwrap()[0];
+        let f = &ParquetEncoder::new().encode("h", "pc", "b", &input).unwrap()[0];
         assert_eq!(f.stats.lower_bounds[&3], Datum::long(1));
         assert_eq!(f.stats.upper_bounds[&3], Datum::long(50));
         assert_eq!(
@@ -439,7 +465,8 @@ mod tests {
         assert_eq!(f.stats.null_value_counts[&5], 0);
         assert!(f.stats.column_sizes.values().all(|&s| s > 0));
         // List elements (cores, disks, networks, sensors) carry no metrics.
-        let top_level: Vec<i32> = schema::TABLE_SCHEMA
+        let top_level: Vec<i32> = schema::Layout::latest()
+            .schema
             .as_struct()
             .fields()
             .iter()

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::Array;
 use arrow_ord::sort::{SortColumn, lexsort_to_indices};
 use iceberg::spec::{DataFile, Literal, PrimitiveLiteral};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -32,7 +32,7 @@ use super::MaintenanceReport;
 use crate::commit::snapshot::live_files;
 use crate::commit::{BronzeTable, Change, CommitError, Outcome};
 use crate::encode::ParquetEncoder;
-use crate::encode::schema::{ARROW_SCHEMA, TS_FIELD_ID};
+use crate::encode::schema::TS_FIELD_ID;
 
 /// Most groups one run rewrites, so a run stays short even on a table that predates
 /// compaction; the next runs go on where it stopped.
@@ -165,7 +165,7 @@ pub async fn run(
         }
         return Ok(());
     }
-    let encoder = ParquetEncoder::new();
+    let encoder = ParquetEncoder::new().with_layout(table.layout().await?);
     let mut removed = HashSet::new();
     let mut added = Vec::new();
     let mut rows = 0;
@@ -229,25 +229,14 @@ async fn rewrite(
             .map_err(|e| fail(format!("{}: {e}", f.file_path())))?;
         for b in reader {
             let b = b.map_err(|e| fail(format!("{}: {e}", f.file_path())))?;
-            let same_shape = b.schema().fields().len() == ARROW_SCHEMA.fields().len()
-                && b.schema()
-                    .fields()
-                    .iter()
-                    .zip(ARROW_SCHEMA.fields())
-                    .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type());
-            if !same_shape {
-                return Err(fail(format!(
-                    "{} does not have the columns pcmetrics writes; left as it is",
-                    f.file_path()
-                )));
-            }
-            batches.push(
-                RecordBatch::try_new(ARROW_SCHEMA.clone(), b.columns().to_vec())
-                    .map_err(|e| fail(e.to_string()))?,
-            );
+            // Files from before a column was added get it as nulls.
+            let b = encoder.layout().conform(&b).map_err(|why| {
+                fail(format!("{}: {why}; left as it is", f.file_path()))
+            })?;
+            batches.push(b);
         }
     }
-    let all = arrow_select::concat::concat_batches(&ARROW_SCHEMA, &batches)
+    let all = arrow_select::concat::concat_batches(&encoder.layout().arrow, &batches)
         .map_err(|e| fail(e.to_string()))?;
     let expected: u64 = group.files.iter().map(|f| f.record_count()).sum();
     if all.num_rows() as u64 != expected {
