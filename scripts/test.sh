@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages build-essential ca-certificates curl pkg-config python3 python3-venv strace faketime
+ensure_packages build-essential ca-certificates curl pkg-config python3 python3-venv strace faketime openssl
 ensure_packages "${APP_PACKAGES[@]}" "${HEADLESS_PACKAGES[@]}"
 ensure_rust
 build_ui

@@ -6,8 +6,11 @@
 //! `pcmetrics config check` would. Secrets never travel back to the window: the form
 //! carries them empty plus an `*_set` flag, and an empty secret on save keeps the stored
 //! one — unless the address it is for changed: a new S3 endpoint drops the stored keys
-//! and a new catalog URI the stored token, so nothing is sent to a typed address that the
-//! user did not also give the secret for. Credentials inside a URL are redacted in the
+//! (and session token) and a new catalog URI the stored token, OAuth2 credential and
+//! headers, so nothing is sent to a typed address that the user did not also give the
+//! secret for. Keys the form does not show (`storage.session_token`, `storage.ca_file`,
+//! `catalog.credential`, `catalog.headers`, `catalog.ca_file`, ...) are kept as the file
+//! has them. Credentials inside a URL are redacted in the
 //! form; a URL that comes back unchanged keeps them. The file is written atomically and,
 //! because it may hold keys, readable by the user only.
 
@@ -133,7 +136,9 @@ impl SettingsForm {
                 s.bucket = None;
                 s.access_key_id = None;
                 s.secret_access_key = None;
+                s.session_token = None;
                 s.region = None;
+                s.ca_file = None;
             }
             StorageKind::S3 => {
                 let (endpoint, endpoint_changed) = edited_url(&s.endpoint, &self.endpoint);
@@ -145,9 +150,12 @@ impl SettingsForm {
                 if storage_kind_changed || endpoint_changed {
                     s.access_key_id = None;
                     s.secret_access_key = None;
+                    s.session_token = None;
                 }
                 if let Some(k) = opt(&self.access_key_id) {
                     s.access_key_id = Some(Secret::new(k));
+                    // A session token belongs to the key it was issued with.
+                    s.session_token = None;
                 }
                 if let Some(k) = opt(&self.secret_access_key) {
                     s.secret_access_key = Some(Secret::new(k));
@@ -161,11 +169,12 @@ impl SettingsForm {
         if catalog_kind_changed {
             c.uri = None;
             c.warehouse = None;
-            c.token = None;
+            c.ca_file = None;
+            drop_catalog_secrets(c);
         }
         let (uri, uri_changed) = edited_url(&c.uri, &self.catalog_uri);
         if uri_changed {
-            c.token = None;
+            drop_catalog_secrets(c);
         }
         // A REST URL left in the form from before a switch back to sql is not a path.
         c.uri = uri.filter(|u| {
@@ -175,9 +184,14 @@ impl SettingsForm {
         c.warehouse = opt(&self.warehouse);
         c.allow_http = self.catalog_kind == CatalogKind::Rest && self.catalog_allow_http;
         match self.catalog_kind {
-            CatalogKind::Sql => c.token = None,
+            CatalogKind::Sql => {
+                c.ca_file = None;
+                drop_catalog_secrets(c);
+            }
             CatalogKind::Rest => {
                 if let Some(t) = opt(&self.catalog_token) {
+                    // A typed token is the catalog's authentication now.
+                    drop_catalog_secrets(c);
                     c.token = Some(Secret::new(t));
                 }
             }
@@ -188,6 +202,16 @@ impl SettingsForm {
         n.cpu_alert_pct = self.cpu_alert_pct;
         n.cpu_alert_for = self.cpu_alert_for.trim().to_owned();
     }
+}
+
+/// Drops what authenticates to the catalog: token, OAuth2 credential (with its endpoint
+/// and scope, which mean nothing without it) and headers, which may carry API keys.
+fn drop_catalog_secrets(c: &mut pcmetrics_core::config::CatalogConfig) {
+    c.token = None;
+    c.credential = None;
+    c.oauth2_server_uri = None;
+    c.scope = None;
+    c.headers.clear();
 }
 
 /// The config file as TOML, secrets in clear (for writing the file only).
@@ -214,7 +238,32 @@ pub fn to_file_toml(config: &Config) -> String {
         "secret_access_key",
         &config.storage.secret_access_key,
     );
+    put(
+        &mut table,
+        "storage",
+        "session_token",
+        &config.storage.session_token,
+    );
     put(&mut table, "catalog", "token", &config.catalog.token);
+    put(
+        &mut table,
+        "catalog",
+        "credential",
+        &config.catalog.credential,
+    );
+    if let Some(toml::Value::Table(catalog)) = table.get_mut("catalog") {
+        if config.catalog.headers.is_empty() {
+            catalog.remove("headers");
+        } else {
+            let headers = config
+                .catalog
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), toml::Value::String(v.expose().to_owned())))
+                .collect();
+            catalog.insert("headers".into(), toml::Value::Table(headers));
+        }
+    }
     format!(
         "# pcmetrics config, written by the tray app's settings (comments are not kept).\n{}",
         toml::to_string_pretty(&table).expect("a TOML table renders")
@@ -300,15 +349,20 @@ impl ConfigFile {
     }
 }
 
-/// Environment variables that may carry credentials (and AWS endpoint/region defaults,
-/// which only fill what the file leaves unset).
+/// Environment variables that may carry credentials or locate them (and AWS
+/// endpoint/region defaults, which only fill what the file leaves unset).
 fn is_credential_var(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
     n.starts_with("AWS_")
         || [
             "PCMETRICS_STORAGE__ACCESS_KEY_ID",
             "PCMETRICS_STORAGE__SECRET_ACCESS_KEY",
+            "PCMETRICS_STORAGE__SESSION_TOKEN",
             "PCMETRICS_CATALOG__TOKEN",
+            "PCMETRICS_CATALOG__CREDENTIAL",
+            // Where AWS_PROFILE's files are.
+            "HOME",
+            "USERPROFILE",
         ]
         .contains(&n.as_str())
 }
@@ -484,6 +538,114 @@ token = "stored-token-value"
         let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
         assert!(toml.contains("typed-token"));
     }
+
+    const STORED_OAUTH: &str = r#"
+[storage]
+kind = "s3"
+bucket = "warehouse"
+endpoint = "https://s3.example"
+access_key_id = "ASIASTORED"
+secret_access_key = "stored-secret-value"
+session_token = "stored-session-token"
+ca_file = "CA_PATH"
+[catalog]
+kind = "rest"
+uri = "https://catalog.example"
+credential = "client:stored-client-secret"
+oauth2_server_uri = "https://idp.example/token"
+scope = "PRINCIPAL_ROLE:ALL"
+ca_file = "CA_PATH"
+[catalog.headers]
+X-Api-Key = "stored-header-value"
+"#;
+
+    /// Keys the form does not show survive a save in clear in the file; the secrets among
+    /// them follow their address like the keys the form shows.
+    #[test]
+    fn keys_the_form_does_not_show_are_kept_and_follow_their_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, TEST_CA).unwrap();
+        let file = file_in(dir.path());
+        std::fs::write(
+            &file.path,
+            STORED_OAUTH.replace("CA_PATH", &ca.display().to_string()),
+        )
+        .unwrap();
+        let form = form_for(&file);
+        assert!(!serde_json::to_string(&form).unwrap().contains("stored-"));
+        let (toml, settings) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        for kept in [
+            "stored-session-token",
+            "stored-client-secret",
+            "stored-header-value",
+            "https://idp.example/token",
+            "PRINCIPAL_ROLE:ALL",
+            "ca.pem",
+        ] {
+            assert!(toml.contains(kept), "{kept} dropped from {toml}");
+        }
+        assert!(!toml.contains("<redacted>"), "{toml}");
+        let pcmetrics_core::config::CatalogSettings::Rest { headers, .. } = &settings.catalog
+        else {
+            panic!()
+        };
+        assert_eq!(headers[0].1.expose(), "stored-header-value");
+
+        // Another catalog URI: credential, its endpoint and scope, and the headers go.
+        let mut moved = form.clone();
+        moved.catalog_uri = "https://other-catalog.example".into();
+        let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
+        for gone in [
+            "stored-client-secret",
+            "stored-header-value",
+            "idp.example",
+            "PRINCIPAL_ROLE",
+        ] {
+            assert!(!toml.contains(gone), "{gone} left in {toml}");
+        }
+        assert!(
+            toml.contains("stored-session-token"),
+            "storage did not move"
+        );
+        // A token typed in the form replaces the credential.
+        let mut token = form.clone();
+        token.catalog_token = "typed-token".into();
+        let (toml, _) = file.prepare(&token, [], Some(dir.path())).unwrap();
+        assert!(toml.contains("typed-token") && !toml.contains("stored-client-secret"));
+        // A new key: the stored session token belonged to the old one.
+        let mut key = form.clone();
+        key.access_key_id = "AKNEW".into();
+        key.secret_access_key = "new-secret".into();
+        let (toml, _) = file.prepare(&key, [], Some(dir.path())).unwrap();
+        assert!(!toml.contains("stored-session-token"), "{toml}");
+        assert!(
+            toml.contains("stored-client-secret"),
+            "the catalog did not move"
+        );
+        // Back to local and sql: none of it is left.
+        let mut local = form.clone();
+        local.storage_kind = StorageKind::Local;
+        local.catalog_kind = CatalogKind::Sql;
+        let (toml, _) = file.prepare(&local, [], Some(dir.path())).unwrap();
+        assert!(
+            !toml.contains("stored-") && !toml.contains("ca.pem"),
+            "{toml}"
+        );
+    }
+
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBjTCCATSgAwIBAgITHvVINzjiMiTPuVe3vmqMzfi/BTAKBggqhkjOPQQDAjAc
+MRowGAYDVQQDDBFwY21ldHJpY3MgdGVzdCBDQTAgFw0yNjEyMDIwMjQ5MTJaGA8y
+MTI2MTEwODAyNDkxMlowHDEaMBgGA1UEAwwRcGNtZXRyaWNzIHRlc3QgQ0EwWTAT
+BgcqhkjOPQIBBggqhkjOPQMBBwNCAATs0D+3mRhie6Y63+/O3YF9Z0wQr+5vZ3Ai
+UGjahkNBz88i56Wmy+tcWHZx1UL7Ubm52GhAJ9koXpl0fYcUMU5Oo1MwUTAdBgNV
+HQ4EFgQUV1/xh7cXfGKN7p9WSDWfKisyoY8wHwYDVR0jBBgwFoAUV1/xh7cXfGKN
+7p9WSDWfKisyoY8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiBZ
+7urkBh+IgPIDXg8p5nsuc8GMZj4+cJcBFYXHSus6+wIgKmaISuJaYoNyvqyuISnN
+TnuWKf9NE57ICAJkTw+V9dM=
+-----END CERTIFICATE-----
+";
 
     #[test]
     fn switching_back_to_local_drops_the_s3_and_rest_keys() {

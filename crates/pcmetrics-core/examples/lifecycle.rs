@@ -122,13 +122,17 @@ fn shared_settings(root: &Path, s3rest: bool) -> Settings {
             bucket: var("PCMETRICS_TEST_S3_BUCKET"),
             access_key_id: Secret::new(var("PCMETRICS_TEST_S3_KEY_ID")),
             secret_access_key: Secret::new(var("PCMETRICS_TEST_S3_SECRET")),
+            session_token: None,
             path_style: true,
             allow_http: true,
+            ca: None,
         });
         s.catalog = CatalogSettings::Rest {
             uri: var("PCMETRICS_TEST_REST_URI"),
             warehouse: None,
-            token: None,
+            auth: Default::default(),
+            headers: Vec::new(),
+            ca: None,
         };
         s.sync.table = format!("lifecycle_{}", std::process::id());
     }

@@ -11,11 +11,17 @@
 //!
 //! Environment overrides: `PCMETRICS_<SECTION>__<KEY>=value`, e.g.
 //! `PCMETRICS_SYNC__INTERVAL=10m`. S3 credentials may instead come from the standard
-//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `AWS_ENDPOINT_URL`.
-//! Keys and secrets are [`Secret`]s: they print as `<redacted>` everywhere.
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` and
+//! `AWS_ENDPOINT_URL`, or from the `AWS_PROFILE` profile of `~/.aws/credentials`
+//! (`config/aws.rs`).
+//! Keys, tokens and header values are [`Secret`]s: they print as `<redacted>` everywhere.
 
+mod aws;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +33,23 @@ use crate::sample::SourceKind;
 pub const ENV_PREFIX: &str = "PCMETRICS_";
 
 /// Keys whose values are credentials ([`Secret`]s), in any section.
-pub const SECRET_KEYS: [&str; 3] = ["access_key_id", "secret_access_key", "token"];
+pub const SECRET_KEYS: [&str; 5] = [
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "token",
+    "credential",
+];
+
+/// Whether the value at `path` (`section.key`, or deeper for a table) is a credential:
+/// a [`SECRET_KEYS`] key, or any value of `catalog.headers` (API keys travel there).
+fn is_secret_path(path: &str) -> bool {
+    path == "catalog.headers"
+        || path.starts_with("catalog.headers.")
+        || SECRET_KEYS
+            .iter()
+            .any(|k| path == *k || path.ends_with(&format!(".{k}")))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -300,24 +322,35 @@ pub struct StorageConfig {
     /// Fallback: `AWS_ENDPOINT_URL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// s3: region. Default `AWS_REGION`, else "us-east-1".
+    /// s3: region. Default `AWS_REGION`, else the `AWS_PROFILE` profile's, else "us-east-1".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// s3: bucket holding the landing zone (and, usually, the warehouse). Required for s3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
-    /// s3: access key id. Fallback: `AWS_ACCESS_KEY_ID`. Never printed.
+    /// s3: access key id. Fallback: `AWS_ACCESS_KEY_ID`, then the `AWS_PROFILE`
+    /// profile. Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<Secret>,
-    /// s3: secret access key. Fallback: `AWS_SECRET_ACCESS_KEY`. Never printed.
+    /// s3: secret access key. Fallback: `AWS_SECRET_ACCESS_KEY`, then the
+    /// `AWS_PROFILE` profile. Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_access_key: Option<Secret>,
+    /// s3: session token of temporary credentials (AWS STS, SSO, `aws configure
+    /// export-credentials`). Fallback: `AWS_SESSION_TOKEN`, when the keys come from
+    /// `AWS_ACCESS_KEY_ID` too (a token belongs to its key). Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<Secret>,
     /// s3: path-style URLs (`http://host/bucket/key`), as MinIO needs. Default true.
     #[serde(default = "default_true")]
     pub path_style: bool,
     /// s3: allow a plain-http endpoint. Default false.
     #[serde(default)]
     pub allow_http: bool,
+    /// s3: a PEM file of CA certificates trusted besides the system's, for an endpoint
+    /// whose certificate a private CA signed. Default: the system's roots only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -344,12 +377,34 @@ pub struct CatalogConfig {
     /// live; default `file://<storage root>/warehouse` or `s3://<bucket>/warehouse`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warehouse: Option<String>,
-    /// rest: a bearer token, if the catalog wants one. Never printed.
+    /// rest: a fixed bearer token, if the catalog wants one. Never printed. Not together
+    /// with `credential`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Secret>,
-    /// rest: allow sending the token to a plain-http `uri`. Default false.
+    /// rest: OAuth2 client credentials, "client_id:client_secret" (Polaris, Lakekeeper,
+    /// Unity, Snowflake Open Catalog, Nessie): exchanged for a bearer token that is renewed
+    /// before it expires. Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<Secret>,
+    /// rest: where `credential` is exchanged for a token. Default `<uri>/v1/oauth/tokens`
+    /// (the Iceberg REST spec's endpoint); an identity provider's token URL otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_server_uri: Option<String>,
+    /// rest: the OAuth2 scope asked for with `credential`. Default "catalog".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// rest: extra HTTP headers sent with every catalog request, name = value (e.g. an
+    /// API gateway's key). Values are treated as secrets: never printed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Secret>,
+    /// rest: allow sending the token, credential or headers to a plain-http `uri`.
+    /// Default false.
     #[serde(default)]
     pub allow_http: bool,
+    /// rest: a PEM file of CA certificates trusted besides the system's, for a catalog
+    /// whose certificate a private CA signed. Default: the system's roots only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_sampling_interval() -> String {
@@ -425,8 +480,10 @@ impl Default for StorageConfig {
             bucket: None,
             access_key_id: None,
             secret_access_key: None,
+            session_token: None,
             path_style: true,
             allow_http: false,
+            ca_file: None,
         }
     }
 }
@@ -493,7 +550,7 @@ impl Config {
                 let key = key.to_ascii_lowercase();
                 // A secret is text even when it looks like a number (and a type error
                 // would echo it).
-                let value = if SECRET_KEYS.contains(&key.as_str()) {
+                let value = if is_secret_path(&format!("{section}.{key}")) {
                     toml::Value::String(raw)
                 } else {
                     env_value(&raw)
@@ -514,14 +571,14 @@ impl Config {
                         ));
                     }
                 }
-            } else if name.starts_with("AWS_") {
+            } else if name.starts_with("AWS_") || aws::HOME_VARS.contains(&name.as_str()) {
                 aws.push((name, raw));
             }
         }
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
                 let key = e.path().to_string();
-                let secret = SECRET_KEYS.iter().any(|k| key.ends_with(&format!(".{k}")));
+                let secret = is_secret_path(&key);
                 ConfigError::Type {
                     origin: origin.to_owned(),
                     message: if secret {
@@ -533,35 +590,58 @@ impl Config {
                     key,
                 }
             })?;
-        config.apply_aws_env(aws);
+        config.apply_aws_env(aws)?;
         Ok(config)
     }
 
-    /// The standard AWS variables fill what the file left unset (the file wins). They
-    /// only apply to s3 storage: stray AWS variables must not break a local setup.
-    fn apply_aws_env(&mut self, vars: Vec<(String, String)>) {
+    /// The standard AWS variables fill what the file left unset (the file wins), then the
+    /// `AWS_PROFILE` profile of the shared files fills what is still unset. They only
+    /// apply to s3 storage: stray AWS variables must not break a local setup.
+    fn apply_aws_env(&mut self, vars: Vec<(String, String)>) -> Result<(), ConfigError> {
         let s = &mut self.storage;
         if s.kind != StorageKind::S3 {
-            return;
+            return Ok(());
         }
-        for (name, value) in vars {
-            if value.is_empty() {
-                continue;
-            }
-            match name.as_str() {
-                "AWS_ACCESS_KEY_ID" if s.access_key_id.is_none() => {
-                    s.access_key_id = Some(Secret(value))
-                }
-                "AWS_SECRET_ACCESS_KEY" if s.secret_access_key.is_none() => {
-                    s.secret_access_key = Some(Secret(value))
-                }
-                "AWS_REGION" | "AWS_DEFAULT_REGION" if s.region.is_none() => s.region = Some(value),
-                "AWS_ENDPOINT_URL" | "AWS_ENDPOINT_URL_S3" if s.endpoint.is_none() => {
-                    s.endpoint = Some(value)
-                }
-                _ => {}
+        let var = |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(n, v)| n == name && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        };
+        if s.access_key_id.is_none()
+            && let Some(key) = var("AWS_ACCESS_KEY_ID")
+        {
+            s.access_key_id = Some(Secret(key));
+            // A session token is only valid with the key it was issued for.
+            if s.session_token.is_none() {
+                s.session_token = var("AWS_SESSION_TOKEN").map(Secret);
             }
         }
+        if s.secret_access_key.is_none() {
+            s.secret_access_key = var("AWS_SECRET_ACCESS_KEY").map(Secret);
+        }
+        if s.region.is_none() {
+            s.region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
+        }
+        if s.endpoint.is_none() {
+            s.endpoint = var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL"));
+        }
+        // Only an explicit AWS_PROFILE is read, never the implicit default profile: keys
+        // meant for AWS must not reach a MinIO endpoint because a file happens to exist.
+        if let Some(name) = var("AWS_PROFILE") {
+            if s.access_key_id.is_none() && s.secret_access_key.is_none() {
+                let keys = aws::profile_keys(&name, &var)?;
+                s.access_key_id = Some(keys.access_key_id);
+                s.secret_access_key = Some(keys.secret_access_key);
+                if s.session_token.is_none() {
+                    s.session_token = keys.session_token;
+                }
+            }
+            if s.region.is_none() {
+                s.region = aws::profile_region(&name, &var);
+            }
+        }
+        Ok(())
     }
 
     /// The effective config as TOML, secrets redacted (`config show`).
@@ -574,6 +654,7 @@ impl Config {
         };
         redact(&mut shown.storage.endpoint);
         redact(&mut shown.catalog.uri);
+        redact(&mut shown.catalog.oauth2_server_uri);
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}"))
     }
 
@@ -780,6 +861,8 @@ impl Config {
                     ("storage.bucket", s.bucket.is_some()),
                     ("storage.access_key_id", s.access_key_id.is_some()),
                     ("storage.secret_access_key", s.secret_access_key.is_some()),
+                    ("storage.session_token", s.session_token.is_some()),
+                    ("storage.ca_file", s.ca_file.is_some()),
                 ] {
                     if set {
                         return Err(ConfigError::invalid(
@@ -835,14 +918,20 @@ impl Config {
                         "is not set; set it in the config file or in AWS_SECRET_ACCESS_KEY",
                     )
                 })?;
+                let ca = match &s.ca_file {
+                    Some(p) => Some(CaFile::load("storage.ca_file", p)?),
+                    None => None,
+                };
                 Ok(StorageSettings::S3(S3Settings {
                     endpoint,
                     region: s.region.clone().unwrap_or_else(|| "us-east-1".into()),
                     bucket,
                     access_key_id,
                     secret_access_key,
+                    session_token: s.session_token.clone().filter(|t| !t.expose().is_empty()),
                     path_style: s.path_style,
                     allow_http: s.allow_http,
+                    ca,
                 }))
             }
         }
@@ -856,11 +945,20 @@ impl Config {
         let c = &self.catalog;
         match c.kind {
             CatalogKind::Sql => {
-                if c.token.is_some() {
-                    return Err(ConfigError::invalid(
-                        "catalog.token",
-                        "is set but catalog.kind is \"sql\", which takes no token; remove it or set catalog.kind = \"rest\"",
-                    ));
+                for (key, set) in [
+                    ("catalog.token", c.token.is_some()),
+                    ("catalog.credential", c.credential.is_some()),
+                    ("catalog.oauth2_server_uri", c.oauth2_server_uri.is_some()),
+                    ("catalog.scope", c.scope.is_some()),
+                    ("catalog.headers", !c.headers.is_empty()),
+                    ("catalog.ca_file", c.ca_file.is_some()),
+                ] {
+                    if set {
+                        return Err(ConfigError::invalid(
+                            key,
+                            "is set but catalog.kind is \"sql\", a file on this PC that takes no credentials, headers or certificates; remove it or set catalog.kind = \"rest\"",
+                        ));
+                    }
                 }
                 let path = match (&c.uri, storage) {
                     (Some(u), _) => PathBuf::from(u.strip_prefix("sqlite:").unwrap_or(u)),
@@ -922,11 +1020,22 @@ impl Config {
                         ),
                     ));
                 }
-                if uri.starts_with("http://") && c.token.is_some() && !c.allow_http {
+                let uri = uri.trim_end_matches('/').to_owned();
+                let auth = self.rest_auth(&uri)?;
+                let sent = match &auth {
+                    RestAuth::Token(_) => Some("catalog.token"),
+                    RestAuth::OAuth2(_) => Some("catalog.credential"),
+                    RestAuth::None if !c.headers.is_empty() => Some("catalog.headers"),
+                    RestAuth::None => None,
+                };
+                if let Some(sent) = sent
+                    && uri.starts_with("http://")
+                    && !c.allow_http
+                {
                     return Err(ConfigError::invalid(
                         "catalog.uri",
                         format!(
-                            "{uri:?} is plain http and catalog.token is set: the token would cross the network in clear text. Use https, or set catalog.allow_http = true (a catalog on this PC or a LAN you trust)"
+                            "{uri:?} is plain http and {sent} is set: it would cross the network in clear text. Use https, or set catalog.allow_http = true (a catalog on this PC or a LAN you trust)"
                         ),
                     ));
                 }
@@ -936,13 +1045,123 @@ impl Config {
                         "\"rest\" needs storage.kind = \"s3\": a REST catalog keeps its warehouse in an object store, not in a folder on this PC",
                     ));
                 }
+                let mut headers = Vec::new();
+                for (name, value) in &c.headers {
+                    let key = format!("catalog.headers.{name}");
+                    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(ConfigError::invalid(
+                            &key,
+                            "is not an HTTP header name; use letters, digits and '-', e.g. \"X-Api-Key\"",
+                        ));
+                    }
+                    if matches!(
+                        name.to_ascii_lowercase().as_str(),
+                        "authorization" | "host" | "content-length" | "content-type"
+                    ) {
+                        return Err(ConfigError::invalid(
+                            &key,
+                            "is set by pcmetrics itself; for a bearer token use catalog.token or catalog.credential",
+                        ));
+                    }
+                    // The value is a secret: say what is wrong without quoting it.
+                    if reqwest::header::HeaderValue::from_str(value.expose()).is_err() {
+                        return Err(ConfigError::invalid(
+                            &key,
+                            "is not a valid header value (value not shown); use visible ASCII characters and spaces only",
+                        ));
+                    }
+                    headers.push((name.clone(), value.clone()));
+                }
+                let ca = match &c.ca_file {
+                    Some(p) => Some(CaFile::load("catalog.ca_file", p)?),
+                    None => None,
+                };
                 Ok(CatalogSettings::Rest {
-                    uri: uri.trim_end_matches('/').to_owned(),
+                    uri,
                     warehouse: c.warehouse.clone(),
-                    token: c.token.clone(),
+                    auth,
+                    headers,
+                    ca,
                 })
             }
         }
+    }
+}
+
+impl Config {
+    /// `catalog.token` or `catalog.credential` (with its token endpoint and scope) for a
+    /// REST catalog at `uri`.
+    fn rest_auth(&self, uri: &str) -> Result<RestAuth, ConfigError> {
+        let c = &self.catalog;
+        let credential = c.credential.as_ref().filter(|t| !t.expose().is_empty());
+        let token = c.token.as_ref().filter(|t| !t.expose().is_empty());
+        let Some(credential) = credential else {
+            for (key, set) in [
+                ("catalog.oauth2_server_uri", c.oauth2_server_uri.is_some()),
+                ("catalog.scope", c.scope.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::invalid(
+                        key,
+                        "is set but catalog.credential is not; it only applies to the OAuth2 exchange of catalog.credential, so set the credential or remove this key",
+                    ));
+                }
+            }
+            return Ok(token.map_or(RestAuth::None, |t| RestAuth::Token(t.clone())));
+        };
+        if token.is_some() {
+            return Err(ConfigError::invalid(
+                "catalog.credential",
+                "is set together with catalog.token; keep one: catalog.token for a fixed bearer token, or catalog.credential for OAuth2 client credentials (exchanged for tokens that are renewed before they expire)",
+            ));
+        }
+        let (client_id, client_secret) = match credential.expose().split_once(':') {
+            Some((id, secret)) => (Some(Secret::new(id)), Secret::new(secret)),
+            None => (None, credential.clone()),
+        };
+        if client_secret.expose().is_empty()
+            || client_id.as_ref().is_some_and(|i| i.expose().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "catalog.credential",
+                "has an empty client id or secret (value not shown); write it as \"client_id:client_secret\"",
+            ));
+        }
+        let server_uri = match c.oauth2_server_uri.as_deref().filter(|u| !u.is_empty()) {
+            Some(u) => {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(ConfigError::invalid(
+                        "catalog.oauth2_server_uri",
+                        format!(
+                            "{u:?} is not an http(s) URL; write the token endpoint, e.g. \"https://idp.example.com/oauth2/token\", or remove it to use <catalog.uri>/v1/oauth/tokens"
+                        ),
+                    ));
+                }
+                if u.starts_with("http://") && !c.allow_http {
+                    return Err(ConfigError::invalid(
+                        "catalog.oauth2_server_uri",
+                        format!(
+                            "{u:?} is plain http: catalog.credential would cross the network in clear text. Use https, or set catalog.allow_http = true (a catalog on this PC or a LAN you trust)"
+                        ),
+                    ));
+                }
+                u.to_owned()
+            }
+            None => format!("{uri}/v1/oauth/tokens"),
+        };
+        let scope = c.scope.clone().unwrap_or_else(|| "catalog".to_owned());
+        if scope.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "catalog.scope",
+                "is empty; write the scope the catalog grants, e.g. \"PRINCIPAL_ROLE:ALL\" (Polaris), or remove it for \"catalog\"",
+            ));
+        }
+        Ok(RestAuth::OAuth2(OAuth2Settings {
+            server_uri,
+            client_id,
+            client_secret,
+            scope,
+        }))
     }
 }
 
@@ -1085,8 +1304,11 @@ pub struct S3Settings {
     pub bucket: String,
     pub access_key_id: Secret,
     pub secret_access_key: Secret,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Secret>,
     pub path_style: bool,
     pub allow_http: bool,
+    pub ca: Option<CaFile>,
 }
 
 #[derive(Debug, Clone)]
@@ -1098,8 +1320,103 @@ pub enum CatalogSettings {
     Rest {
         uri: String,
         warehouse: Option<String>,
-        token: Option<Secret>,
+        auth: RestAuth,
+        /// Extra headers for every catalog request (names checked, values secret).
+        headers: Vec<(String, Secret)>,
+        ca: Option<CaFile>,
     },
+}
+
+/// How pcmetrics authenticates to a REST catalog.
+#[derive(Debug, Clone, Default)]
+pub enum RestAuth {
+    #[default]
+    None,
+    /// `catalog.token`: the same bearer token on every request.
+    Token(Secret),
+    /// `catalog.credential`: the OAuth2 client-credentials grant.
+    OAuth2(OAuth2Settings),
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuth2Settings {
+    /// The token endpoint.
+    pub server_uri: String,
+    /// `None` when the credential is a bare client secret (as Iceberg clients allow).
+    pub client_id: Option<Secret>,
+    pub client_secret: Secret,
+    pub scope: String,
+}
+
+/// CA certificates from a PEM file (`storage.ca_file`, `catalog.ca_file`), trusted
+/// besides the system's roots. Read and checked once, at validation, so a wrong path or
+/// a file that is not a certificate is a config error rather than a TLS failure later.
+#[derive(Clone)]
+pub struct CaFile {
+    pub path: PathBuf,
+    pem: Arc<[u8]>,
+}
+
+impl fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CaFile").field(&self.path).finish()
+    }
+}
+
+impl CaFile {
+    /// Reads `path` and checks that it holds at least one certificate the TLS stack takes.
+    pub fn load(key: &str, path: &Path) -> Result<Self, ConfigError> {
+        let fix = "point it at a PEM file holding the CA certificate(s), e.g. the ca.crt your server's certificate was signed with";
+        let pem = std::fs::read(path).map_err(|e| {
+            ConfigError::invalid(key, format!("cannot read {:?}: {e}; {fix}", path.display()))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            ConfigError::invalid(key, format!("{:?} is not PEM: {e}; {fix}", path.display()))
+        })?;
+        if certs.is_empty() {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "{:?} has no \"-----BEGIN CERTIFICATE-----\" block; {fix}",
+                    path.display()
+                ),
+            ));
+        }
+        // The TLS stack parses the certificates when a client is built: build one.
+        certs
+            .into_iter()
+            .fold(
+                reqwest::Client::builder().tls_built_in_root_certs(false),
+                |b, c| b.add_root_certificate(c),
+            )
+            .build()
+            .map_err(|e| {
+                ConfigError::invalid(
+                    key,
+                    format!(
+                        "{:?} holds a certificate the TLS library refuses ({}); {fix}",
+                        path.display(),
+                        crate::error::with_sources(&e)
+                    ),
+                )
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            pem: pem.into(),
+        })
+    }
+
+    /// The certificates, for reqwest (the REST catalog's client).
+    pub fn reqwest_certs(&self) -> Result<Vec<reqwest::Certificate>, String> {
+        reqwest::Certificate::from_pem_bundle(&self.pem)
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+
+    /// The certificates, for object_store (the S3 client).
+    pub fn object_store_certs(&self) -> Result<Vec<object_store::Certificate>, String> {
+        object_store::Certificate::from_pem_bundle(&self.pem)
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
 }
 
 impl Settings {
@@ -1429,5 +1746,325 @@ mod tests {
             };
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    const REST_HTTPS: &str = r#"
+        [storage]
+        kind = "s3"
+        bucket = "warehouse"
+        access_key_id = "k"
+        secret_access_key = "s"
+        [catalog]
+        kind = "rest"
+        uri = "https://catalog.example/api/catalog/"
+    "#;
+
+    fn rest(extra: &str) -> Result<Settings, ConfigError> {
+        Config::from_toml_with_env("t", &format!("{REST_HTTPS}{extra}"), Vec::new())?
+            .validate(Some(Path::new("/d")))
+    }
+
+    #[test]
+    fn oauth2_credential_defaults_to_the_spec_endpoint_and_scope() {
+        let s = rest("credential = \"planted-id:planted-secret-9\"\n").unwrap();
+        let CatalogSettings::Rest {
+            uri,
+            auth: RestAuth::OAuth2(o),
+            ..
+        } = &s.catalog
+        else {
+            panic!("{:?}", s.catalog)
+        };
+        assert_eq!(uri, "https://catalog.example/api/catalog");
+        assert_eq!(
+            o.server_uri,
+            "https://catalog.example/api/catalog/v1/oauth/tokens"
+        );
+        assert_eq!(o.scope, "catalog");
+        assert_eq!(o.client_id.as_ref().unwrap().expose(), "planted-id");
+        assert_eq!(o.client_secret.expose(), "planted-secret-9");
+
+        let s = rest(
+            "credential = \"id:sec\"\noauth2_server_uri = \"https://idp.example/token\"\nscope = \"PRINCIPAL_ROLE:ALL\"\n",
+        )
+        .unwrap();
+        let CatalogSettings::Rest {
+            auth: RestAuth::OAuth2(o),
+            ..
+        } = &s.catalog
+        else {
+            panic!()
+        };
+        assert_eq!(o.server_uri, "https://idp.example/token");
+        assert_eq!(o.scope, "PRINCIPAL_ROLE:ALL");
+    }
+
+    #[test]
+    fn credential_errors_name_the_keys_and_the_fix() {
+        let err = |extra: &str| rest(extra).unwrap_err().to_string();
+        let both = err("token = \"t\"\ncredential = \"id:planted-secret-9\"\n");
+        assert!(both.starts_with("catalog.credential: "), "{both}");
+        assert!(both.contains("catalog.token"), "{both}");
+        assert!(!both.contains("planted-secret-9"), "{both}");
+
+        let e = err("scope = \"x\"\n");
+        assert!(
+            e.starts_with("catalog.scope: is set but catalog.credential is not"),
+            "{e}"
+        );
+        let e = err("oauth2_server_uri = \"https://idp/t\"\n");
+        assert!(e.starts_with("catalog.oauth2_server_uri: "), "{e}");
+        let e = err("credential = \"id:\"\n");
+        assert!(e.starts_with("catalog.credential: has an empty"), "{e}");
+        let e = err("credential = \"id:s\"\noauth2_server_uri = \"idp/token\"\n");
+        assert!(e.contains("not an http(s) URL"), "{e}");
+        let e = err("credential = \"id:s\"\noauth2_server_uri = \"http://idp/token\"\n");
+        assert!(
+            e.starts_with("catalog.oauth2_server_uri:") && e.contains("catalog.allow_http = true"),
+            "{e}"
+        );
+        // Plain http catalog: like a token, a credential needs allow_http.
+        let http = |extra: &str| {
+            let text = format!("{REST_HTTPS}{extra}").replace(
+                "https://catalog.example/api/catalog/",
+                "http://127.0.0.1:8181",
+            );
+            Config::from_toml_with_env("t", &text, Vec::new())?.validate(Some(Path::new("/d")))
+        };
+        let e = http("credential = \"id:planted-secret-9\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("catalog.uri:"), "{e}");
+        assert!(e.contains("catalog.credential is set"), "{e}");
+        assert!(e.contains("catalog.allow_http = true"), "{e}");
+        assert!(!e.contains("planted-secret-9"), "{e}");
+        assert!(http("credential = \"id:s\"\nallow_http = true\n").is_ok());
+        let e = http("[catalog.headers]\nX-Api-Key = \"k\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("catalog.headers is set"), "{e}");
+        // Rest-only keys with the SQL catalog.
+        let e = parse("[catalog]\ncredential = \"a:b\"\n")
+            .unwrap()
+            .validate(Some(Path::new("/d")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("catalog.credential: is set but catalog.kind is \"sql\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn credential_and_headers_are_never_printed() {
+        let text = format!(
+            "{REST_HTTPS}credential = \"planted-id:planted-secret-9\"\n[catalog.headers]\nX-Api-Key = \"planted-header-7\"\nX-Tenant = \"acme\"\n"
+        );
+        let c = Config::from_toml_with_env("t", &text, Vec::new()).unwrap();
+        let s = c.validate(Some(Path::new("/d"))).unwrap();
+        let shown = format!(
+            "{}\n{c:?}\n{s:?}\n{}",
+            c.to_redacted_toml(),
+            s.describe_lakehouse()
+        );
+        for secret in ["planted-secret-9", "planted-id", "planted-header-7", "acme"] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
+        assert!(shown.contains("X-Api-Key = \"<redacted>\""), "{shown}");
+        let CatalogSettings::Rest { headers, .. } = &s.catalog else {
+            panic!()
+        };
+        assert_eq!(headers[0].0, "X-Api-Key");
+        assert_eq!(headers[0].1.expose(), "planted-header-7");
+
+        // From the environment: text, even when numeric; a type error does not echo it.
+        let c = Config::from_toml_with_env(
+            "t",
+            REST_HTTPS,
+            env(&[("PCMETRICS_CATALOG__CREDENTIAL", "123456")]),
+        )
+        .unwrap();
+        assert_eq!(c.catalog.credential.unwrap().expose(), "123456");
+        for bad in [
+            "credential = 424242\n",
+            "[catalog.headers]\nX-Api-Key = 424242\n",
+        ] {
+            let e = Config::from_toml_with_env("t", &format!("{REST_HTTPS}{bad}"), Vec::new())
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("424242"), "{e}");
+            assert!(e.contains("value not shown"), "{e}");
+        }
+        let e = Config::from_toml_with_env(
+            "t",
+            REST_HTTPS,
+            env(&[("PCMETRICS_CATALOG__HEADERS", "planted-header-7")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("planted-header-7"), "{e}");
+    }
+
+    #[test]
+    fn header_names_and_values_are_checked_without_quoting_values() {
+        let e = rest("[catalog.headers]\n\"Bad Name\" = \"v\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("catalog.headers.Bad Name: is not an HTTP header name"),
+            "{e}"
+        );
+        let e = rest("[catalog.headers]\nX-Key = \"planted\\nvalue\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("catalog.headers.X-Key:") && !e.contains("planted"),
+            "{e}"
+        );
+        let e = rest("[catalog.headers]\nAuthorization = \"Bearer x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("catalog.token or catalog.credential"), "{e}");
+    }
+
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBjTCCATSgAwIBAgITHvVINzjiMiTPuVe3vmqMzfi/BTAKBggqhkjOPQQDAjAc\nMRowGAYDVQQDDBFwY21ldHJpY3MgdGVzdCBDQTAgFw0yNjEyMDIwMjQ5MTJaGA8y\nMTI2MTEwODAyNDkxMlowHDEaMBgGA1UEAwwRcGNtZXRyaWNzIHRlc3QgQ0EwWTAT\nBgcqhkjOPQIBBggqhkjOPQMBBwNCAATs0D+3mRhie6Y63+/O3YF9Z0wQr+5vZ3Ai\nUGjahkNBz88i56Wmy+tcWHZx1UL7Ubm52GhAJ9koXpl0fYcUMU5Oo1MwUTAdBgNV\nHQ4EFgQUV1/xh7cXfGKN7p9WSDWfKisyoY8wHwYDVR0jBBgwFoAUV1/xh7cXfGKN\n7p9WSDWfKisyoY8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiBZ\n7urkBh+IgPIDXg8p5nsuc8GMZj4+cJcBFYXHSus6+wIgKmaISuJaYoNyvqyuISnN\nTnuWKf9NE57ICAJkTw+V9dM=\n-----END CERTIFICATE-----";
+
+    #[test]
+    fn ca_files_are_read_and_checked_at_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, TEST_CA).unwrap();
+        let not_pem = dir.path().join("notes.txt");
+        std::fs::write(&not_pem, "just text\n").unwrap();
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.pem");
+        // `ca_file` in [storage] (before [catalog]) or in [catalog] (at the end).
+        let with = |section: &str, path: &Path| {
+            let line = format!("ca_file = \"{}\"\n", path.display());
+            let text = match section {
+                "storage" => REST_HTTPS.replace("[catalog]", &format!("{line}[catalog]")),
+                _ => format!("{REST_HTTPS}{line}"),
+            };
+            Config::from_toml_with_env("t", &text, Vec::new())
+                .unwrap()
+                .validate(Some(Path::new("/d")))
+        };
+        let s = with("storage", &good).unwrap();
+        let StorageSettings::S3(s3) = &s.storage else {
+            panic!()
+        };
+        assert_eq!(s3.ca.as_ref().unwrap().path, good);
+        assert_eq!(
+            s3.ca.as_ref().unwrap().object_store_certs().unwrap().len(),
+            1
+        );
+        let s = with("catalog", &good).unwrap();
+        let CatalogSettings::Rest { ca: Some(ca), .. } = &s.catalog else {
+            panic!()
+        };
+        assert_eq!(ca.reqwest_certs().unwrap().len(), 1);
+        for section in ["storage", "catalog"] {
+            for (path, says) in [
+                (&missing, "cannot read"),
+                (&not_pem, "no \"-----BEGIN CERTIFICATE-----\" block"),
+                (&broken, "refuses"),
+            ] {
+                let e = with(section, path).unwrap_err().to_string();
+                assert!(e.starts_with(&format!("{section}.ca_file: ")), "{e}");
+                assert!(e.contains(says), "{e}");
+                assert!(e.contains("point it at a PEM file"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn session_tokens_go_with_their_keys() {
+        let s3 = "[storage]\nkind = \"s3\"\nbucket = \"warehouse\"\n";
+        let token_of = |text: &str, vars: &[(&str, &str)]| {
+            let s = Config::from_toml_with_env("t", text, env(vars))
+                .unwrap()
+                .validate(Some(Path::new("/d")))
+                .unwrap();
+            let StorageSettings::S3(s3) = s.storage else {
+                panic!()
+            };
+            s3.session_token.map(|t| t.expose().to_owned())
+        };
+        let temp = [
+            ("AWS_ACCESS_KEY_ID", "ASIA1"),
+            ("AWS_SECRET_ACCESS_KEY", "s1"),
+            ("AWS_SESSION_TOKEN", "tok1"),
+        ];
+        assert_eq!(token_of(s3, &temp).as_deref(), Some("tok1"));
+        // Keys written in the file: a token in the environment belongs to other keys.
+        let file_keys = format!("{s3}access_key_id = \"AKIA\"\nsecret_access_key = \"s\"\n");
+        assert_eq!(token_of(&file_keys, &temp), None);
+        let file_token = format!("{file_keys}session_token = \"tok2\"\n");
+        assert_eq!(token_of(&file_token, &temp).as_deref(), Some("tok2"));
+        let e = parse("[storage]\nsession_token = \"t\"\n")
+            .unwrap()
+            .validate(Some(Path::new("/d")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("storage.session_token: is set but storage.kind is \"local\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_explicit_aws_profile_gives_keys_token_and_region() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        std::fs::write(
+            home.path().join(".aws/credentials"),
+            "[default]\naws_access_key_id = DEFAULT\naws_secret_access_key = d\n[ci]\naws_access_key_id = ASIACI\naws_secret_access_key = ci-secret\naws_session_token = ci-token\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join(".aws/config"),
+            "[profile ci]\nregion = eu-north-1\n",
+        )
+        .unwrap();
+        let homevar = home.path().display().to_string();
+        let s3 = "[storage]\nkind = \"s3\"\nbucket = \"warehouse\"\n";
+        let settings = |vars: &[(&str, &str)]| {
+            let mut vars = vars.to_vec();
+            vars.push(("HOME", &homevar));
+            Config::from_toml_with_env("t", s3, env(&vars))
+                .and_then(|c| c.validate(Some(Path::new("/d"))))
+                .map(|s| match s.storage {
+                    StorageSettings::S3(s3) => s3,
+                    other => panic!("{other:?}"),
+                })
+        };
+        let s = settings(&[("AWS_PROFILE", "ci")]).unwrap();
+        assert_eq!(s.access_key_id.expose(), "ASIACI");
+        assert_eq!(s.secret_access_key.expose(), "ci-secret");
+        assert_eq!(s.session_token.unwrap().expose(), "ci-token");
+        assert_eq!(s.region, "eu-north-1");
+        // Variables win over the profile, as with the AWS CLI.
+        let s = settings(&[
+            ("AWS_PROFILE", "ci"),
+            ("AWS_ACCESS_KEY_ID", "FROMENV"),
+            ("AWS_SECRET_ACCESS_KEY", "e"),
+            ("AWS_REGION", "us-west-2"),
+        ])
+        .unwrap();
+        assert_eq!(s.access_key_id.expose(), "FROMENV");
+        assert!(s.session_token.is_none());
+        assert_eq!(s.region, "us-west-2");
+        // No AWS_PROFILE: the default profile is not read.
+        let e = settings(&[]).unwrap_err().to_string();
+        assert!(e.starts_with("storage.access_key_id: is not set"), "{e}");
+        let e = settings(&[("AWS_PROFILE", "nope")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("AWS_PROFILE=\"nope\""), "{e}");
     }
 }

@@ -89,11 +89,18 @@ pub(crate) fn describe_store_error(e: &object_store::Error) -> String {
         "AccessDenied",
         " 403 ",
     ];
+    const SESSION: [&str; 3] = ["ExpiredToken", "InvalidToken", "TokenRefreshRequired"];
     let hint = match e {
+        _ if SESSION.iter().any(|m| detail.contains(m)) => Some(
+            "the session token expired or belongs to other keys; renew the temporary credentials (storage.session_token or AWS_SESSION_TOKEN, with their keys)",
+        ),
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => Some(CREDENTIALS),
         E::NotFound { .. } => Some(BUCKET),
         _ if detail.contains("NoSuchBucket") => Some(BUCKET),
         _ if REFUSED.iter().any(|m| detail.contains(m)) => Some(CREDENTIALS),
+        _ if detail.contains("invalid peer certificate") => Some(
+            "the server's TLS certificate is not trusted; if a private CA signed it, set storage.ca_file to that CA's PEM file",
+        ),
         _ if detail.contains("onnect") => {
             Some("cannot connect; is the server running at storage.endpoint?")
         }

@@ -17,6 +17,13 @@
 //! (the requirements failed: reload and rebase), [`CommitFailure::Unknown`] (the
 //! catalog may have applied it: reload and look before trying again), and
 //! [`CommitFailure::Rejected`] (it will always fail: the caller gives up).
+//!
+//! A REST catalog's token (fixed, or OAuth2 client credentials renewed before expiry)
+//! comes from one [`auth::TokenSource`] that the committer and the table loader share;
+//! [`rest`] sends with it and retries once after a 401.
+
+pub mod auth;
+pub mod rest;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,13 +36,15 @@ use iceberg::table::Table;
 use iceberg::{
     Catalog, CatalogBuilder, ErrorKind, MetadataLocation, TableIdent, TableRequirement, TableUpdate,
 };
-use iceberg_catalog_rest::{CommitTableRequest, CommitTableResponse, RestCatalogBuilder};
+use iceberg_catalog_rest::{CommitTableRequest, CommitTableResponse};
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use tokio::sync::OnceCell;
 
+use self::auth::TokenSource;
+use self::rest::{RestHttp, RestTables, SendError};
 use super::CommitError;
 use super::storage::ObjectStoreStorageFactory;
-use crate::config::{CatalogSettings, Secret, Settings};
+use crate::config::{CatalogSettings, Settings};
 use crate::error::one_line;
 use crate::land::ObjectStores;
 
@@ -85,38 +94,35 @@ pub async fn connect(
         CatalogSettings::Rest {
             uri,
             warehouse,
-            token,
+            auth,
+            headers,
+            ca,
         } => {
             let name = format!("REST catalog {}", crate::redact::url(uri));
-            let mut props = HashMap::from([("uri".to_owned(), uri.clone())]);
-            if let Some(w) = warehouse {
-                props.insert("warehouse".into(), w.clone());
-            }
-            if let Some(t) = token {
-                props.insert("token".into(), t.expose().to_owned());
-            }
-            let client = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(60))
-                .build()
-                .map_err(|e| CommitError::Catalog {
-                    catalog: name.clone(),
-                    message: format!("cannot build the HTTP client: {e}"),
-                    retryable: false,
-                })?;
-            let catalog = RestCatalogBuilder::default()
-                .with_client(client.clone())
-                .with_storage_factory(factory)
-                .load(CATALOG_NAME, props)
-                .await
-                .map_err(|e| catalog_error(&name, e))?;
+            let setup_error = |message: String| CommitError::Catalog {
+                catalog: name.clone(),
+                message,
+                retryable: false,
+            };
+            let tokens = Arc::new(TokenSource::new(
+                auth,
+                rest::token_client(uri, auth, headers, ca.as_ref()).map_err(setup_error)?,
+            ));
+            let http = Arc::new(RestHttp {
+                client: rest::client(headers, ca.as_ref(), None).map_err(setup_error)?,
+                uri: uri.trim_end_matches('/').to_owned(),
+                warehouse: warehouse.clone(),
+                tokens,
+            });
             Ok(Connected {
-                catalog: Arc::new(catalog),
+                catalog: Arc::new(RestTables::new(
+                    http.clone(),
+                    headers.clone(),
+                    ca.clone(),
+                    factory,
+                )),
                 committer: Committer::Rest(Arc::new(RestCommitter {
-                    client,
-                    uri: uri.trim_end_matches('/').to_owned(),
-                    warehouse: warehouse.clone(),
-                    token: token.clone(),
+                    http,
                     prefix: OnceCell::new(),
                 })),
                 name,
@@ -248,10 +254,7 @@ async fn sql_commit(
 /// Commits through a REST catalog's `POST .../tables/{table}`.
 #[derive(Debug)]
 pub struct RestCommitter {
-    client: reqwest::Client,
-    uri: String,
-    warehouse: Option<String>,
-    token: Option<Secret>,
+    http: Arc<RestHttp>,
     /// The catalog's path prefix, from `GET /v1/config` (asked once).
     prefix: OnceCell<Option<String>>,
 }
@@ -264,26 +267,26 @@ struct CatalogConfig {
     overrides: HashMap<String, String>,
 }
 
-impl RestCommitter {
-    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        let r = self.client.request(method, url);
-        match &self.token {
-            Some(t) => r.bearer_auth(t.expose()),
-            None => r,
-        }
+/// No token could be had: nothing reached the catalog.
+fn token_failure(e: auth::AuthError) -> CommitFailure {
+    if e.is_retryable() {
+        CommitFailure::Unreachable(e.to_string())
+    } else {
+        CommitFailure::Rejected(e.to_string())
     }
+}
 
+impl RestCommitter {
     async fn prefix(&self) -> Result<Option<String>, CommitFailure> {
         self.prefix
             .get_or_try_init(|| async {
-                let mut r = self.request(reqwest::Method::GET, &format!("{}/v1/config", self.uri));
-                if let Some(w) = &self.warehouse {
-                    r = r.query(&[("warehouse", w)]);
-                }
-                let resp = r
-                    .send()
-                    .await
-                    .map_err(|e| CommitFailure::Unreachable(format!("GET /v1/config: {e}")))?;
+                let resp = match self.http.send(|c| self.http.config_request(c)).await {
+                    Ok(r) => r,
+                    Err(SendError::Auth(e)) => return Err(token_failure(e)),
+                    Err(SendError::Http(e)) => {
+                        return Err(CommitFailure::Unreachable(format!("GET /v1/config: {e}")));
+                    }
+                };
                 if !resp.status().is_success() {
                     return Err(CommitFailure::Unreachable(format!(
                         "GET /v1/config answered {}",
@@ -309,7 +312,7 @@ impl RestCommitter {
         updates: Vec<TableUpdate>,
     ) -> Result<Table, CommitFailure> {
         let prefix = self.prefix().await?;
-        let url = [self.uri.as_str(), "v1"]
+        let url = [self.http.uri.as_str(), "v1"]
             .into_iter()
             .chain(prefix.as_deref())
             .chain([
@@ -320,25 +323,29 @@ impl RestCommitter {
             ])
             .collect::<Vec<_>>()
             .join("/");
-        let body = CommitTableRequest {
+        let body = serde_json::to_vec(&CommitTableRequest {
             identifier: Some(ident.clone()),
             requirements,
             updates,
+        })
+        .map_err(|e| CommitFailure::Rejected(format!("cannot encode the commit: {e}")))?;
+        let post = |c: &reqwest::Client| {
+            c.post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
         };
-        let resp = match self
-            .request(reqwest::Method::POST, &url)
-            .json(&body)
-            .send()
-            .await
-        {
+        let resp = match self.http.send(post).await {
             Ok(r) => r,
+            Err(SendError::Auth(e)) => return Err(token_failure(e)),
             // Connection refused before anything was sent cannot have applied.
-            Err(e) if e.is_connect() => {
+            Err(SendError::Http(e)) if e.is_connect() => {
                 return Err(CommitFailure::Unreachable(format!(
                     "cannot reach the catalog: {e}; is it running at catalog.uri?"
                 )));
             }
-            Err(e) => return Err(CommitFailure::Unknown(crate::error::with_sources(&e))),
+            Err(SendError::Http(e)) => {
+                return Err(CommitFailure::Unknown(crate::error::with_sources(&e)));
+            }
         };
         let status = resp.status();
         if status.is_success() {
@@ -382,8 +389,12 @@ pub fn catalog_error(catalog: &str, e: iceberg::Error) -> CommitError {
             ErrorKind::Unexpected | ErrorKind::CatalogCommitConflicts
         );
     let message = one_line(&e.to_string());
-    let hint = if message.contains("error sending request") || message.contains("onnection refused")
-    {
+    let hint = if message.contains("invalid peer certificate") {
+        "; the server's TLS certificate is not trusted: if a private CA signed it, set catalog.ca_file to that CA's PEM file"
+    } else if message.contains("OAuth2 token endpoint") {
+        // The token error says what to check.
+        ""
+    } else if message.contains("error sending request") || message.contains("onnection refused") {
         "; is the catalog running at catalog.uri?"
     } else if message.contains("unable to open database file") {
         "; check that the data dir is writable"

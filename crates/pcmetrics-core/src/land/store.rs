@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 
@@ -20,6 +20,47 @@ pub struct ObjectStores {
     /// Per bucket; the configured bucket is built eagerly, others on first use.
     s3: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
     local: Arc<dyn ObjectStore>,
+}
+
+/// The S3 client for `bucket`, with every `[storage]` setting applied.
+fn s3_client(bucket: &str, s3: &S3Settings) -> Result<AmazonS3, object_store::Error> {
+    // allow_http lives in the client options: set it here, or these options would reset
+    // it. Fail within seconds when the endpoint is down, instead of the default minutes
+    // of retries: the buffer keeps the samples and the next sync retries.
+    let mut options = ClientOptions::new()
+        .with_allow_http(s3.allow_http)
+        .with_connect_timeout(Duration::from_secs(5))
+        .with_timeout(Duration::from_secs(120));
+    if let Some(ca) = &s3.ca {
+        let certs = ca
+            .object_store_certs()
+            .map_err(|message| object_store::Error::Generic {
+                store: "S3",
+                source: message.into(),
+            })?;
+        for cert in certs {
+            options = options.with_root_certificate(cert);
+        }
+    }
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(&s3.region)
+        .with_access_key_id(s3.access_key_id.expose())
+        .with_secret_access_key(s3.secret_access_key.expose())
+        .with_virtual_hosted_style_request(!s3.path_style)
+        .with_client_options(options)
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(30),
+        });
+    if let Some(token) = &s3.session_token {
+        builder = builder.with_token(token.expose());
+    }
+    if let Some(endpoint) = &s3.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    builder.build()
 }
 
 impl ObjectStores {
@@ -45,31 +86,7 @@ impl ObjectStores {
         if let Some(store) = cache.get(bucket) {
             return Ok(store.clone());
         }
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_region(&s3.region)
-            .with_access_key_id(s3.access_key_id.expose())
-            .with_secret_access_key(s3.secret_access_key.expose())
-            .with_virtual_hosted_style_request(!s3.path_style)
-            // Fail within seconds when the endpoint is down, instead of the default
-            // minutes of retries: the buffer keeps the samples and the next sync retries.
-            .with_client_options(
-                // allow_http lives in the client options: set it here, or these options
-                // would reset it.
-                ClientOptions::new()
-                    .with_allow_http(s3.allow_http)
-                    .with_connect_timeout(Duration::from_secs(5))
-                    .with_timeout(Duration::from_secs(120)),
-            )
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig::default(),
-                max_retries: 3,
-                retry_timeout: Duration::from_secs(30),
-            });
-        if let Some(endpoint) = &s3.endpoint {
-            builder = builder.with_endpoint(endpoint);
-        }
-        let store: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+        let store: Arc<dyn ObjectStore> = Arc::new(s3_client(bucket, s3)?);
         cache.insert(bucket.to_owned(), store.clone());
         Ok(store)
     }
@@ -200,8 +217,10 @@ mod tests {
             bucket: "warehouse".into(),
             access_key_id: crate::config::Secret::new("k"),
             secret_access_key: crate::config::Secret::new("s"),
+            session_token: None,
             path_style: true,
             allow_http: true,
+            ca: None,
         };
         let stores = ObjectStores::new(&StorageSettings::S3(s3)).unwrap();
         let (_, key) = stores.resolve("s3://warehouse/iceberg/t/a.json").unwrap();
@@ -210,5 +229,42 @@ mod tests {
         assert!(e.contains("outside storage.bucket = \"warehouse\""), "{e}");
         let e = stores.resolve("file:///home/me/notes.txt").unwrap_err();
         assert!(e.contains("is a file on this PC"), "{e}");
+    }
+
+    /// A session token (temporary credentials) signs every request with its key, and
+    /// shows in no Debug output.
+    #[tokio::test]
+    async fn the_session_token_reaches_the_s3_client_and_never_prints() {
+        use crate::config::{Config, StorageSettings};
+        let config = Config::from_toml_with_env(
+            "t",
+            "[storage]\nkind = \"s3\"\nbucket = \"warehouse\"\nendpoint = \"http://127.0.0.1:1\"\nallow_http = true\n",
+            [
+                ("AWS_ACCESS_KEY_ID", "ASIATEMPKEY"),
+                ("AWS_SECRET_ACCESS_KEY", "temp-secret-value"),
+                ("AWS_SESSION_TOKEN", "planted-session-token-42"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+        .unwrap();
+        let settings = config.validate(Some(std::path::Path::new("/d"))).unwrap();
+        let StorageSettings::S3(s3) = &settings.storage else {
+            panic!("s3")
+        };
+        let client = s3_client("warehouse", s3).unwrap();
+        let credential = client.credentials().get_credential().await.unwrap();
+        assert_eq!(credential.key_id, "ASIATEMPKEY");
+        assert_eq!(
+            credential.token.as_deref(),
+            Some("planted-session-token-42")
+        );
+        let stores = ObjectStores::new(&settings.storage).unwrap();
+        let shown = format!(
+            "{client:?}\n{stores:?}\n{settings:?}\n{}",
+            config.to_redacted_toml()
+        );
+        for secret in ["planted-session-token-42", "temp-secret-value"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

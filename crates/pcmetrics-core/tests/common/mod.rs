@@ -1,3 +1,4 @@
+pub mod oauth;
 pub mod proxy;
 pub mod stack;
 

@@ -65,8 +65,10 @@ impl Stack {
             bucket: self.bucket.clone(),
             access_key_id: pcmetrics_core::config::Secret::new(self.key_id.clone()),
             secret_access_key: pcmetrics_core::config::Secret::new(self.secret.clone()),
+            session_token: None,
             path_style: true,
             allow_http: true,
+            ca: None,
         })
     }
 
@@ -75,7 +77,9 @@ impl Stack {
         pcmetrics_core::config::CatalogSettings::Rest {
             uri: uri.to_owned(),
             warehouse: None,
-            token: None,
+            auth: Default::default(),
+            headers: Vec::new(),
+            ca: None,
         }
     }
 
