@@ -87,8 +87,10 @@ uri = "http://127.0.0.1:9"
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("sync failed"), "{out}");
     assert!(out.contains("127.0.0.1:9"), "names the endpoint: {out}");
+    // The catalog is asked first (for the table's layout), so either hint is right.
     assert!(
-        out.contains("is the server running at storage.endpoint?"),
+        out.contains("is the server running at storage.endpoint?")
+            || out.contains("is the catalog running at catalog.uri?"),
         "says what to check: {out}"
     );
     assert!(out.contains("300 samples stay pending"), "{out}");

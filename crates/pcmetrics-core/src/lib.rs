@@ -40,6 +40,7 @@ pub mod buffer;
 pub mod clock;
 pub mod commit;
 pub mod config;
+pub mod deliver;
 pub mod encode;
 pub mod error;
 pub mod host;

@@ -1,9 +1,9 @@
 //! # Sync: buffer → encode → land → commit → ack, one batch at a time
 //!
-//! [`Syncer::sync`] drains the pending samples in batches of `sync.batch_rows`. For each
-//! batch: encode (one Parquet file per UTC day), put the files in the landing zone, append
-//! them to the table (exactly once, see [`crate::commit`]), and only then ack the batch in
-//! the buffer. A failure at any step leaves the batch open; the next sync retries the same
+//! [`Syncer::sync`] drains the pending samples in batches of `sync.batch_rows`. Each batch
+//! goes through the states of [`crate::deliver`]: encode (one Parquet file per UTC day),
+//! put the files in the landing zone, append them to the table (exactly once), and only
+//! then ack the batch in the buffer. A failure at any step leaves the batch open; the next sync retries the same
 //! batch and the table check makes the retry harmless. Every sync is logged in the buffer's
 //! `sync_runs`, failures included. Only one sync per data dir runs at a time (`sync.lock`).
 
@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use crate::buffer::{Batch, BufferError, SqliteBuffer, SyncRun};
 use crate::clock::Clock;
-use crate::commit::{BatchKey, BronzeTable, CommitError, Staging};
+use crate::commit::{BatchKey, BronzeTable, CommitError};
 use crate::config::Settings;
+use crate::deliver::{Delivery, Env, Progress};
 use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
 use crate::host::{DirLock, HostIdentity};
@@ -329,7 +330,6 @@ impl Syncer {
                 }
                 Err(e) => return Err(e),
             };
-            self.reached(Step::BatchOpened);
             match self.deliver(batch, report).await {
                 Ok(()) => {}
                 // Another timeline of this buffer (a restored or copied data dir) delivered
@@ -375,56 +375,40 @@ impl Syncer {
             return self.with_buffer(move |b| b.ack(batch_id)).await;
         }
         let (landing, table) = self.lakehouse().await?;
-        // The table's field ids (and the columns a table from an older version gains).
-        let layout = table.layout().await?;
-
-        let encoder = self.encoder.clone().with_layout(layout);
-        let host = self.host.clone();
-        let buffer_id = key.buffer_id.clone();
-        let files = tokio::task::spawn_blocking(move || {
-            encoder.encode(&host.host_id, &host.hostname, &buffer_id, &batch.rows)
-        })
-        .await
-        .expect("encoder task panicked")?;
-        self.reached(Step::Encoded);
-
-        let stem = key.file_stem();
-        let mut landed = Vec::with_capacity(files.len());
-        for f in &files {
-            let k = landing.key(&self.host.host_id, &stem, f);
-            landing.put(&k, f.bytes.clone()).await?;
-            landed.push(landing.location(&k));
-        }
-        self.reached(Step::Landed);
-
-        let committed = match table.stage(&key, &files).await? {
-            Staging::AlreadyCommitted(c) => c,
-            Staging::Staged(staged) => {
-                self.reached(Step::TableFilesWritten);
-                table.commit(&key, &self.host.hostname, staged).await?
+        let env = Env {
+            host: &self.host,
+            // The table's field ids (and the columns a table from an older version gains).
+            encoder: self.encoder.clone().with_layout(table.layout().await?),
+            landing,
+            table,
+        };
+        let mut delivery = Delivery::open(key, batch);
+        let delivered = loop {
+            self.reached(delivery.step());
+            match delivery.advance(&env).await? {
+                Progress::Next(next) => delivery = next,
+                Progress::Delivered(d) => break d,
             }
         };
-        self.reached(Step::Committed);
         self.with_buffer(move |b| b.ack_delivered(batch_id, first_delivered))
             .await?;
 
-        let rows: usize = files.iter().map(|f| f.rows).sum();
         report.batches += 1;
-        report.rows += rows as u64;
-        report.files += files.len() as u64;
-        report.bytes += files.iter().map(|f| f.bytes.len() as u64).sum::<u64>();
-        report.already_committed += committed.already as u64;
-        report.snapshot_id = Some(committed.snapshot_id);
-        report.metadata_location = committed.metadata_location;
-        report.landed.extend(landed);
+        report.rows += delivered.rows as u64;
+        report.files += delivered.files as u64;
+        report.bytes += delivered.bytes;
+        report.already_committed += delivered.committed.already as u64;
+        report.snapshot_id = Some(delivered.committed.snapshot_id);
+        report.metadata_location = delivered.committed.metadata_location.clone();
         tracing::info!(
             batch = batch_id,
-            rows,
-            files = files.len(),
-            snapshot = committed.snapshot_id,
-            already = committed.already,
+            rows = delivered.rows,
+            files = delivered.files,
+            snapshot = delivered.committed.snapshot_id,
+            already = delivered.committed.already,
             "batch delivered"
         );
+        report.landed.extend(delivered.landed);
         Ok(())
     }
 }

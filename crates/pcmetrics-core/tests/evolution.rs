@@ -114,10 +114,7 @@ async fn old_version_appends(table: &BronzeTable, host_id: &str, first_seq: i64,
 fn new_pc(settings: &Settings) -> (Syncer, Arc<Mutex<pcmetrics_core::buffer::SqliteBuffer>>) {
     let host = HostIdentity::load_or_create(&settings.data_dir).unwrap();
     let buffer = Arc::new(Mutex::new(pipeline::open_buffer(settings).unwrap()));
-    (
-        Syncer::new(settings.clone(), host, buffer.clone()),
-        buffer,
-    )
+    (Syncer::new(settings.clone(), host, buffer.clone()), buffer)
 }
 
 fn identity(r: &TableRow) -> (String, Option<String>, i64) {
@@ -186,10 +183,16 @@ async fn old_table_upgrades_in_place_and_rows_stay_unique(backend: Backend) {
                 .filter(|r| r.buffer_id.as_deref() == Some(b))
                 .count()
         };
-        assert_eq!((per_buffer(&first_buffer), per_buffer(&second_buffer)), (100, 50));
+        assert_eq!(
+            (per_buffer(&first_buffer), per_buffer(&second_buffer)),
+            (100, 50)
+        );
         let old: Vec<_> = rows.iter().filter(|r| r.host_id == "old-host").collect();
         assert_eq!(old.len(), 150);
-        assert!(old.iter().all(|r| r.buffer_id.is_none()), "old rows read as null");
+        assert!(
+            old.iter().all(|r| r.buffer_id.is_none()),
+            "old rows read as null"
+        );
     };
     let before = table.scan_rows().await.unwrap();
     check(&before);

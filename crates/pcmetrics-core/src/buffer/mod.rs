@@ -29,6 +29,7 @@
 
 mod codec;
 pub mod history;
+pub mod migrate;
 mod retention;
 
 pub use retention::Retention;
@@ -40,11 +41,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::sample::MetricSample;
 
-/// Buffer file layout version, in `PRAGMA user_version`. 2: `detail` may be a binary
-/// BLOB (see `buffer/codec.rs`); version 1 files (JSON `detail` only) are read as they are and
-/// marked 2 on open, so an older pcmetrics refuses the file with a clear message instead
-/// of failing on a BLOB at sync time.
-pub const SCHEMA_VERSION: i64 = 2;
+/// Buffer file layout version, in `PRAGMA user_version`: the number of [`migrate`] steps
+/// the file has had. An older pcmetrics refuses a newer file with a clear message instead
+/// of failing on what it cannot read (2: `detail` may be a binary BLOB).
+pub const SCHEMA_VERSION: i64 = migrate::LATEST;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
@@ -94,6 +94,13 @@ impl BufferError {
     fn from_sqlite(path: &Path, e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
         let path = path.to_owned();
+        if let rusqlite::Error::FromSqlConversionFailure(_, _, why) = &e {
+            // The buffer's own bookkeeping does not read back as it was written.
+            return Self::Corrupt {
+                path,
+                detail: why.to_string(),
+            };
+        }
         match e.sqlite_error_code() {
             Some(NotADatabase | DatabaseCorrupt) => Self::Corrupt {
                 path,
@@ -184,46 +191,6 @@ impl std::fmt::Debug for SqliteBuffer {
     }
 }
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS samples (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts_us INTEGER NOT NULL,
-    cpu REAL NOT NULL,
-    load1 REAL NOT NULL, load5 REAL NOT NULL, load15 REAL NOT NULL,
-    mem_total INTEGER NOT NULL, mem_used INTEGER NOT NULL, mem_available INTEGER NOT NULL,
-    swap_total INTEGER NOT NULL, swap_used INTEGER NOT NULL,
-    disk_read REAL NOT NULL, disk_write REAL NOT NULL,
-    net_rx REAL NOT NULL, net_tx REAL NOT NULL,
-    temp_max REAL,
-    procs INTEGER NOT NULL,
-    uptime INTEGER NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS samples_ts ON samples (ts_us);
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    first_seq INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL,
-    created_us INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sync_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_us INTEGER NOT NULL,
-    finished_us INTEGER NOT NULL,
-    rows INTEGER NOT NULL,
-    files INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    snapshot_id INTEGER,
-    error TEXT
-);
-"#;
-
-/// Samples that cannot be delivered, moved here whole (every column of `samples`) with the
-/// reason and when. Never deleted by pcmetrics.
-const QUARANTINE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS quarantine AS \
-     SELECT *, '' AS reason, 0 AS quarantined_us FROM samples WHERE 0;";
-
 const SYNC_RUN_COLUMNS: &str = "started_us, finished_us, rows, files, bytes, snapshot_id, error";
 
 fn sync_run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {
@@ -250,7 +217,7 @@ impl SqliteBuffer {
                 detail: format!("cannot create {}: {e}", dir.display()),
             })?;
         }
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
         // Reading the header is the first thing that fails on a file that is not SQLite.
         let version: i64 = conn
@@ -266,12 +233,7 @@ impl SqliteBuffer {
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        conn.execute_batch(&history::rollup_schema()).map_err(err)?;
-        // Additive (older pcmetrics ignore it), so the layout version stays.
-        conn.execute_batch(QUARANTINE_SCHEMA).map_err(err)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(err)?;
+        migrate::run(&mut conn, version).map_err(err)?;
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('buffer_id', ?1)",
             [uuid::Uuid::new_v4().to_string()],
@@ -282,6 +244,12 @@ impl SqliteBuffer {
                 r.get(0)
             })
             .map_err(err)?;
+        if uuid::Uuid::parse_str(&buffer_id).is_err() {
+            return Err(BufferError::Corrupt {
+                path: path.to_owned(),
+                detail: format!("its buffer id {buffer_id:?} is not a UUID"),
+            });
+        }
         Ok(Self {
             conn,
             path: path.to_owned(),
@@ -303,14 +271,25 @@ impl SqliteBuffer {
         BufferError::from_sqlite(&self.path, e)
     }
 
+    /// A counter of `meta` (0 when never set). A value that is not a number means the
+    /// file was damaged or edited: an error, never a silent 0 (a reset `acked_seq` would
+    /// deliver everything again).
     fn meta_i64(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
-        Ok(conn
+        let Some(text) = conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
                 r.get::<_, String>(0)
             })
             .optional()?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+        else {
+            return Ok(0);
+        };
+        text.parse().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("meta {key} = {text:?} is not a number").into(),
+            )
+        })
     }
 
     fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
@@ -1058,6 +1037,32 @@ mod tests {
         );
         let batch = b.open_batch(10).unwrap().unwrap();
         assert_eq!(batch.first_seq, 201, "the oldest were dropped");
+    }
+
+    #[test]
+    fn its_own_bookkeeping_is_read_strictly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("buffer.db");
+        {
+            let mut b = open(&dir, 1000);
+            b.append(&samples(5)).unwrap();
+            let batch = b.open_batch(10).unwrap().unwrap();
+            b.ack(batch.id).unwrap();
+            // Damaged: the delivered mark no longer reads as a number.
+            b.conn
+                .execute("UPDATE meta SET value = '4x' WHERE key = 'acked_seq'", [])
+                .unwrap();
+        }
+        let b = SqliteBuffer::open(&path, 1000).unwrap();
+        let err = b.pending().unwrap_err();
+        assert!(matches!(err, BufferError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("acked_seq"), "{err}");
+
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE meta SET value = 'nope' WHERE key = 'buffer_id'", [])
+            .unwrap();
+        let err = SqliteBuffer::open(&path, 1000).unwrap_err();
+        assert!(matches!(err, BufferError::Corrupt { .. }), "{err}");
     }
 
     #[test]

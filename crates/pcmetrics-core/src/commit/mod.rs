@@ -322,11 +322,9 @@ impl BronzeTable {
     }
 
     fn layout_of(&self, table: &Table) -> Result<Layout, CommitError> {
-        Layout::of_table(table.metadata().current_schema()).map_err(|message| {
-            CommitError::Layout {
-                table: self.ident.to_string(),
-                message,
-            }
+        Layout::of_table(table.metadata().current_schema()).map_err(|message| CommitError::Layout {
+            table: self.ident.to_string(),
+            message,
         })
     }
 
@@ -351,8 +349,12 @@ impl BronzeTable {
             let mut fields = current.as_struct().fields().to_vec();
             for (i, c) in missing.iter().enumerate() {
                 fields.push(Arc::new(
-                    NestedField::optional(last + 1 + i as i32, c.name, Type::Primitive(c.ty.clone()))
-                        .with_doc(c.doc),
+                    NestedField::optional(
+                        last + 1 + i as i32,
+                        c.name,
+                        Type::Primitive(c.ty.clone()),
+                    )
+                    .with_doc(c.doc),
                 ));
             }
             let schema = Schema::builder()

@@ -38,7 +38,9 @@ pub fn from_record_batch(b: &RecordBatch) -> Result<Vec<TableRow>, String> {
     let host = s("host_id")?;
     let hostname = s("hostname")?;
     // Absent from tables (or projections) that predate it.
-    let buffer = b.column_by_name("buffer_id").map(|c| c.as_string::<i32>().clone());
+    let buffer = b
+        .column_by_name("buffer_id")
+        .map(|c| c.as_string::<i32>().clone());
     let seq = i64c("seq")?;
     let ts = col(b, "ts")?
         .as_primitive::<TimestampMicrosecondType>()

@@ -326,9 +326,9 @@ pub fn to_record_batch(
         )),
         col_i64(|s| s.uptime_s),
         // Evolved columns, in the order of schema::EVOLVED_COLUMNS.
-        Arc::new(StringArray::from_iter_values(
-            std::iter::repeat_n(buffer_id, n),
-        )),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            buffer_id, n,
+        ))),
     ];
     RecordBatch::try_new(ARROW_SCHEMA.clone(), columns)
 }
@@ -429,7 +429,9 @@ mod tests {
         let start =
             1_700_000_000_000_000 - (1_700_000_000_000_000 % MICROS_PER_DAY) + 22 * 3_600_000_000;
         let input = rows(start, 240);
-        let files = ParquetEncoder::new().encode("h-1", "pc", "b-1", &input).unwrap();
+        let files = ParquetEncoder::new()
+            .encode("h-1", "pc", "b-1", &input)
+            .unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!(files[0].rows, 120);
         assert_eq!(files[1].day, files[0].day + 1);
@@ -454,7 +456,9 @@ mod tests {
     #[test]
     fn stats_bound_seq_and_ts() {
         let input = rows(1_700_000_000_000_000, 50);
-        let f = &ParquetEncoder::new().encode("h", "pc", "b", &input).unwrap()[0];
+        let f = &ParquetEncoder::new()
+            .encode("h", "pc", "b", &input)
+            .unwrap()[0];
         assert_eq!(f.stats.lower_bounds[&3], Datum::long(1));
         assert_eq!(f.stats.upper_bounds[&3], Datum::long(50));
         assert_eq!(

@@ -210,8 +210,7 @@ impl Layout {
             .build()
             .expect("the layout is a valid schema");
         let arrow = Arc::new(
-            iceberg::arrow::schema_to_arrow_schema(&schema)
-                .expect("the layout converts to Arrow"),
+            iceberg::arrow::schema_to_arrow_schema(&schema).expect("the layout converts to Arrow"),
         );
         Self {
             schema: Arc::new(schema),
@@ -282,10 +281,16 @@ impl Layout {
     /// `batch` (read from one of this table's files) in this layout: columns by name, an
     /// evolved column the file predates as nulls. A column of another type, or one the
     /// layout does not have (another engine's), is an error: rewriting would lose it.
-    pub fn conform(&self, batch: &arrow_array::RecordBatch) -> Result<arrow_array::RecordBatch, String> {
+    pub fn conform(
+        &self,
+        batch: &arrow_array::RecordBatch,
+    ) -> Result<arrow_array::RecordBatch, String> {
         for f in batch.schema().fields() {
             if self.arrow.field_with_name(f.name()).is_err() {
-                return Err(format!("it has column {:?}, which pcmetrics does not write", f.name()));
+                return Err(format!(
+                    "it has column {:?}, which pcmetrics does not write",
+                    f.name()
+                ));
             }
         }
         let columns = self
@@ -364,16 +369,35 @@ mod tests {
     fn a_table_layout_takes_the_tables_ids_for_evolved_columns() {
         // Another engine added a column first: buffer_id got 43.
         let mut fields = TABLE_SCHEMA.as_struct().fields().to_vec();
-        fields.push(Arc::new(NestedField::optional(42, "note", p(PrimitiveType::String))));
-        fields.push(Arc::new(NestedField::optional(43, "buffer_id", p(PrimitiveType::String))));
+        fields.push(Arc::new(NestedField::optional(
+            42,
+            "note",
+            p(PrimitiveType::String),
+        )));
+        fields.push(Arc::new(NestedField::optional(
+            43,
+            "buffer_id",
+            p(PrimitiveType::String),
+        )));
         let table = Schema::builder().with_fields(fields).build().unwrap();
         let layout = Layout::of_table(&table).unwrap();
         let f = layout.arrow.field_with_name("buffer_id").unwrap();
         assert_eq!(f.metadata()["PARQUET:field_id"], "43");
         assert!(layout.arrow.field_with_name("note").is_err());
-        assert_eq!(Layout::latest().arrow.field_with_name("buffer_id").unwrap().metadata()["PARQUET:field_id"], "42");
+        assert_eq!(
+            Layout::latest()
+                .arrow
+                .field_with_name("buffer_id")
+                .unwrap()
+                .metadata()["PARQUET:field_id"],
+            "42"
+        );
         // A table without it (not evolved yet) has no layout.
-        assert!(Layout::of_table(&TABLE_SCHEMA).unwrap_err().contains("buffer_id"));
+        assert!(
+            Layout::of_table(&TABLE_SCHEMA)
+                .unwrap_err()
+                .contains("buffer_id")
+        );
     }
 
     #[test]
@@ -384,8 +408,13 @@ mod tests {
         let conformed = latest.conform(&old).unwrap();
         assert_eq!(conformed.schema(), latest.arrow);
         let mut extra: Vec<arrow_schema::FieldRef> = latest.arrow.fields().to_vec();
-        extra.push(Arc::new(arrow_schema::Field::new("note", arrow_schema::DataType::Utf8, true)));
-        let foreign = arrow_array::RecordBatch::new_empty(Arc::new(arrow_schema::Schema::new(extra)));
+        extra.push(Arc::new(arrow_schema::Field::new(
+            "note",
+            arrow_schema::DataType::Utf8,
+            true,
+        )));
+        let foreign =
+            arrow_array::RecordBatch::new_empty(Arc::new(arrow_schema::Schema::new(extra)));
         assert!(latest.conform(&foreign).unwrap_err().contains("note"));
     }
 }

@@ -230,9 +230,10 @@ async fn rewrite(
         for b in reader {
             let b = b.map_err(|e| fail(format!("{}: {e}", f.file_path())))?;
             // Files from before a column was added get it as nulls.
-            let b = encoder.layout().conform(&b).map_err(|why| {
-                fail(format!("{}: {why}; left as it is", f.file_path()))
-            })?;
+            let b = encoder
+                .layout()
+                .conform(&b)
+                .map_err(|why| fail(format!("{}: {why}; left as it is", f.file_path())))?;
             batches.push(b);
         }
     }

@@ -23,7 +23,8 @@ pub enum Sabotage {
 }
 
 /// An HTTP proxy in front of the REST catalog that sabotages the responses of the first
-/// `budget` table commits (POST .../namespaces/{ns}/tables/{table}).
+/// `budget` table commits that add a snapshot (POST .../namespaces/{ns}/tables/{table}
+/// with an `add-snapshot` update; schema changes pass untouched).
 pub struct Proxy {
     pub uri: String,
     pub sabotaged: Arc<AtomicUsize>,
@@ -94,8 +95,10 @@ impl Proxy {
                     let Some((line, request)) = read_request(&mut conn) else {
                         return;
                     };
-                    let sabotage_this =
-                        is_commit(&line) && reserved.fetch_add(1, Ordering::SeqCst) < budget;
+                    let adds_snapshot = request.windows(12).any(|w| w == b"add-snapshot");
+                    let sabotage_this = is_commit(&line)
+                        && adds_snapshot
+                        && reserved.fetch_add(1, Ordering::SeqCst) < budget;
                     if sabotage_this && sabotage == Sabotage::HoldBefore {
                         count.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(std::time::Duration::from_secs(3));
