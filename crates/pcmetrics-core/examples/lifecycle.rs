@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Reads are the median of 3 at checkpoints; `--reads-only --dir DIR` times them again
-//! (median of 5) on a finished embedded run, on a quiet machine.
+//! (median of 5) on a finished run (either backend), on a quiet machine.
 //!
 //! `--backend s3rest` uses the loopback stack (`eval "$(scripts/test-stack env)"`).
 //! `--pyiceberg` times the same reads with pyiceberg (`bench/lifecycle_read.py`).
@@ -51,7 +51,7 @@ struct Args {
     dir: Option<PathBuf>,
     check: bool,
     pyiceberg: Option<String>,
-    /// Only time the reads of an existing embedded run in `--dir` (no syncs).
+    /// Only time the reads of an existing run in `--dir` (no syncs).
     reads_only: bool,
     /// Also assert that a sync costs at most 1.5x at the end what it did at first.
     check_timing: bool,
@@ -134,7 +134,13 @@ fn shared_settings(root: &Path, s3rest: bool) -> Settings {
             headers: Vec::new(),
             ca: None,
         };
-        s.sync.table = format!("lifecycle_{}", std::process::id());
+        // Kept in the run's dir, so `--reads-only --dir` finds the table again.
+        let name_file = root.join("table-name");
+        s.sync.table = std::fs::read_to_string(&name_file).unwrap_or_else(|_| {
+            let name = format!("lifecycle_{}", std::process::id());
+            std::fs::write(&name_file, &name).expect("table name file");
+            name
+        });
     }
     s
 }
