@@ -48,6 +48,11 @@ enum Command {
     Run(RunArgs),
     /// Sync the pending samples now.
     Sync(SyncArgs),
+    /// List the PCs in the table: name, host id, first and last sample, rows.
+    Hosts {
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the buffer, the last syncs and the table.
     Status {
         #[arg(long)]
@@ -190,6 +195,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run(settings, args).await,
         Command::Sync(args) => sync(settings, args).await,
         Command::Status { json } => status(settings, json).await,
+        Command::Hosts { json } => hosts(settings, json).await,
         Command::Maintain {
             dry_run,
             json,
@@ -392,6 +398,48 @@ fn fmt_time(us: Option<i64>) -> String {
     us.and_then(chrono::DateTime::from_timestamp_micros)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "-".into())
+}
+
+/// `pcmetrics hosts`: every PC in the table, from its metadata (no data file is read).
+async fn hosts(settings: Settings, json: bool) -> Result<ExitCode> {
+    let me = HostIdentity::load_or_create(&settings.data_dir)?;
+    let stores = Arc::new(
+        pcmetrics_core::land::ObjectStores::new(&settings.storage)
+            .map_err(|e| anyhow!("storage: {e}"))?,
+    );
+    let table = pcmetrics_core::commit::BronzeTable::connect(&settings, stores).await?;
+    let hosts = pcmetrics_core::read::hosts(&table).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hosts)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if hosts.is_empty() {
+        println!(
+            "no PC has synced into {} yet (the first sync creates it)",
+            settings.table_ident()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:<36} {:<23} {:<23} {:>12}",
+        "hostname", "host id", "first sample", "last sample", "rows"
+    );
+    for h in &hosts {
+        let this = if h.host_id == me.host_id {
+            "  (this PC)"
+        } else {
+            ""
+        };
+        println!(
+            "{:<20} {:<36} {:<23} {:<23} {:>12}{this}",
+            h.hostname,
+            h.host_id,
+            fmt_time(Some(h.first_us)),
+            fmt_time(Some(h.last_us)),
+            h.rows
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn status(settings: Settings, json: bool) -> Result<ExitCode> {

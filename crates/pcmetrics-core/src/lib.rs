@@ -47,6 +47,7 @@ pub mod host;
 pub mod land;
 pub mod maintain;
 pub mod pipeline;
+pub mod read;
 pub mod redact;
 pub mod sample;
 pub mod sync;
