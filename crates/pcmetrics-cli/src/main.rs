@@ -48,6 +48,8 @@ enum Command {
     Run(RunArgs),
     /// Sync the pending samples now.
     Sync(SyncArgs),
+    /// Run SQL over the lakehouse's tables (bronze.pc_metrics, ...) with DataFusion.
+    Sql(SqlArgs),
     /// List the PCs in the table: name, host id, first and last sample, rows.
     Hosts {
         #[arg(long)]
@@ -120,6 +122,25 @@ struct HistoryArgs {
     points: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+#[derive(Args)]
+struct SqlArgs {
+    /// One SQL statement, e.g. "SELECT count(*) FROM bronze.pc_metrics".
+    query: String,
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    format: SqlFormat,
+    /// Write the result to this file instead of stdout (required for parquet).
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
 }
 
 #[derive(Args)]
@@ -196,6 +217,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Sync(args) => sync(settings, args).await,
         Command::Status { json } => status(settings, json).await,
         Command::Hosts { json } => hosts(settings, json).await,
+        Command::Sql(args) => sql(settings, args).await,
         Command::Maintain {
             dry_run,
             json,
@@ -398,6 +420,43 @@ fn fmt_time(us: Option<i64>) -> String {
     us.and_then(chrono::DateTime::from_timestamp_micros)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "-".into())
+}
+
+/// `pcmetrics sql`: one statement over the catalog's tables, printed or written.
+async fn sql(settings: Settings, args: SqlArgs) -> Result<ExitCode> {
+    use pcmetrics_core::read::sql;
+    if matches!(args.format, SqlFormat::Parquet) && args.output.is_none() {
+        bail!("--format parquet needs --output FILE");
+    }
+    let stores = Arc::new(
+        pcmetrics_core::land::ObjectStores::new(&settings.storage)
+            .map_err(|e| anyhow!("storage: {e}"))?,
+    );
+    let table = pcmetrics_core::commit::BronzeTable::connect(&settings, stores).await?;
+    let ctx = sql::session(&table, &settings.sync.namespace).await?;
+    let batches = sql::query(&ctx, &args.query).await?;
+    let format = match args.format {
+        SqlFormat::Table => sql::Format::Table,
+        SqlFormat::Csv => sql::Format::Csv,
+        SqlFormat::Json => sql::Format::Json,
+        SqlFormat::Parquet => sql::Format::Parquet,
+    };
+    match &args.output {
+        Some(path) => {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("--output {}", path.display()))?,
+            );
+            sql::write(&batches, format, &mut file)?;
+            std::io::Write::flush(&mut file)?;
+        }
+        None => sql::write(&batches, format, std::io::stdout())?,
+    }
+    if format == sql::Format::Table {
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        eprintln!("{rows} row{}", if rows == 1 { "" } else { "s" });
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `pcmetrics hosts`: every PC in the table, from its metadata (no data file is read).
