@@ -122,6 +122,10 @@ struct HistoryArgs {
     points: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Which PC: "this" (the local buffer), a host name or id from `pcmetrics hosts` (read
+    /// from the lakehouse), or "all" (this PC locally, the others from the lakehouse).
+    #[arg(long, value_name = "PC")]
+    host: Option<String>,
 }
 
 #[derive(Args)]
@@ -223,7 +227,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             json,
             fail_at,
         } => maintain(settings, dry_run, json, fail_at).await,
-        Command::History(args) => history(settings, args),
+        Command::History(args) => history(settings, args).await,
         Command::Simulate(args) => simulate(settings, args),
         Command::Config { action } => {
             match action {
@@ -651,7 +655,8 @@ async fn status(settings: Settings, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn history(settings: Settings, args: HistoryArgs) -> Result<ExitCode> {
+async fn history(settings: Settings, args: HistoryArgs) -> Result<ExitCode> {
+    use pcmetrics_core::read::history::HostSeries;
     if args.metric == "list" {
         for m in history::METRICS {
             println!("{:<14} {:<6} {}", m.name, m.unit, m.help);
@@ -662,7 +667,6 @@ fn history(settings: Settings, args: HistoryArgs) -> Result<ExitCode> {
     if args.points == 0 || args.points > 100_000 {
         bail!("--points: {} is out of range; use 1 to 100000", args.points);
     }
-    let mut buffer = pipeline::open_buffer(&settings)?;
     let to = now_us();
     let since = i64::try_from(args.since.as_micros())
         .ok()
@@ -675,43 +679,142 @@ fn history(settings: Settings, args: HistoryArgs) -> Result<ExitCode> {
             )
         })?;
     let from = to - since;
-    let series = buffer.history(metric, from, to, args.points)?;
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&series)?),
+    let me = HostIdentity::load_or_create(&settings.data_dir)?;
+    let local = |me: &HostIdentity| -> Result<HostSeries> {
+        let mut buffer = pipeline::open_buffer(&settings)?;
+        Ok(HostSeries {
+            host_id: me.host_id.clone(),
+            hostname: me.hostname.clone(),
+            source: "local buffer",
+            series: buffer.history(metric, from, to, args.points)?,
+        })
+    };
+    let Some(wanted) = args
+        .host
+        .clone()
+        .filter(|h| h != "this" && *h != me.host_id)
+    else {
+        let this = local(&me)?;
+        print_history(&[this], args.format, args.host.is_some())?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    // Other PCs: from the lakehouse.
+    let mut shown = Vec::new();
+    if wanted == "all" {
+        shown.push(local(&me)?);
+    }
+    let others = async {
+        let stores = Arc::new(
+            pcmetrics_core::land::ObjectStores::new(&settings.storage)
+                .map_err(|e| anyhow!("storage: {e}"))?,
+        );
+        let table = pcmetrics_core::commit::BronzeTable::connect(&settings, stores).await?;
+        let hosts = pcmetrics_core::read::hosts(&table).await?;
+        let picked: Vec<_> = hosts
+            .into_iter()
+            .filter(|h| h.host_id != me.host_id)
+            .filter(|h| wanted == "all" || h.host_id == wanted || h.hostname == wanted)
+            .collect();
+        let mut out = Vec::new();
+        for h in picked {
+            let series = pcmetrics_core::read::history::series(
+                &table,
+                &h.host_id,
+                metric,
+                from,
+                to,
+                args.points,
+            )
+            .await?;
+            out.push(HostSeries {
+                host_id: h.host_id,
+                hostname: h.hostname,
+                source: "lakehouse",
+                series,
+            });
+        }
+        Ok::<_, anyhow::Error>(out)
+    };
+    match others.await {
+        Ok(found) if found.is_empty() && wanted != "all" => bail!(
+            "--host {wanted:?}: no such PC in the table; `pcmetrics hosts` lists them (\"this\" and \"all\" work too)"
+        ),
+        Ok(found) => shown.extend(found),
+        // Honest about what is missing; this PC's own history still shows.
+        Err(e) if wanted == "all" => eprintln!(
+            "the other PCs are not shown: the lakehouse cannot be read ({e:#}); this PC's history is from its local buffer"
+        ),
+        Err(e) => return Err(e.context(format!("--host {wanted:?}: reading the lakehouse"))),
+    }
+    print_history(&shown, args.format, true)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints series; `per_host` adds the PC to every row (and makes JSON an array).
+fn print_history(
+    shown: &[pcmetrics_core::read::history::HostSeries],
+    format: Format,
+    per_host: bool,
+) -> Result<()> {
+    match format {
+        Format::Json if per_host => println!("{}", serde_json::to_string_pretty(shown)?),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&shown[0].series)?),
         Format::Csv => {
-            println!("ts,mean,min,max");
-            for p in &series.points {
-                println!("{},{},{},{}", fmt_rfc3339(p.ts_us), p.mean, p.min, p.max);
+            println!(
+                "{}ts,mean,min,max",
+                if per_host { "hostname,host_id," } else { "" }
+            );
+            for h in shown {
+                for p in &h.series.points {
+                    let who = if per_host {
+                        format!("{},{},", h.hostname, h.host_id)
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "{who}{},{},{},{}",
+                        fmt_rfc3339(p.ts_us),
+                        p.mean,
+                        p.min,
+                        p.max
+                    );
+                }
             }
         }
         Format::Table => {
-            println!(
-                "{} ({}) from {} to {}, {} buckets of {}s, from {:?} data",
-                series.metric,
-                if series.unit.is_empty() {
-                    "-"
-                } else {
-                    series.unit
-                },
-                fmt_time(Some(from)),
-                fmt_time(Some(to)),
-                series.points.len(),
-                series.bucket_us / 1_000_000,
-                series.resolution
-            );
-            println!("{:<24} {:>14} {:>14} {:>14}", "time", "mean", "min", "max");
-            for p in &series.points {
+            for h in shown {
+                let series = &h.series;
+                if per_host {
+                    println!("{} ({}), from the {}", h.hostname, h.host_id, h.source);
+                }
                 println!(
-                    "{:<24} {:>14.2} {:>14.2} {:>14.2}",
-                    fmt_time(Some(p.ts_us)),
-                    p.mean,
-                    p.min,
-                    p.max
+                    "{} ({}) from {} to {}, {} buckets of {}s, from {:?} data",
+                    series.metric,
+                    if series.unit.is_empty() {
+                        "-"
+                    } else {
+                        series.unit
+                    },
+                    fmt_time(Some(series.from_us)),
+                    fmt_time(Some(series.to_us)),
+                    series.points.len(),
+                    series.bucket_us / 1_000_000,
+                    series.resolution
                 );
+                println!("{:<24} {:>14} {:>14} {:>14}", "time", "mean", "min", "max");
+                for p in &series.points {
+                    println!(
+                        "{:<24} {:>14.2} {:>14.2} {:>14.2}",
+                        fmt_time(Some(p.ts_us)),
+                        p.mean,
+                        p.min,
+                        p.max
+                    );
+                }
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn fmt_rfc3339(us: i64) -> String {

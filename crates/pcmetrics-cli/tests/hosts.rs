@@ -102,3 +102,125 @@ fn hosts_on_s3_and_rest() {
     let env: Vec<(&str, String)> = stack.aws_env().into_iter().collect();
     two_pcs_are_listed(&stack.config_toml(&unique_table("hosts")), &env);
 }
+
+/// `history --host`: another PC's series comes from the lakehouse and equals what that PC
+/// sampled (its own local history of the same samples); "all" shows both; an unknown PC
+/// is a clear error.
+fn history_of_another_pc(config_toml: &str, env: &[(&str, String)]) {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    for (dir, samples) in [(&a, "90"), (&b, "120")] {
+        std::fs::create_dir(dir).unwrap();
+        run(
+            dir,
+            config_toml,
+            env,
+            &["simulate", "--samples", samples, "--step", "1m"],
+        );
+        run(dir, config_toml, env, &["sync"]);
+    }
+    let json = |dir: &Path, args: &[&str]| -> serde_json::Value {
+        let mut all = vec![
+            "history", "--metric", "cpu", "--since", "1d", "--points", "1",
+        ];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        serde_json::from_slice(&run(dir, config_toml, env, &all).stdout).unwrap()
+    };
+    let own = json(&b, &[]);
+    let from_a = json(&a, &["--host", &host_id(&b)]);
+    let shown = from_a.as_array().unwrap();
+    assert_eq!(shown.len(), 1, "{from_a}");
+    assert_eq!(shown[0]["source"], "lakehouse");
+    let (p, q) = (&own["points"][0], &shown[0]["series"]["points"][0]);
+    for k in ["mean", "min", "max"] {
+        let (x, y) = (p[k].as_f64().unwrap(), q[k].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-9 * x.abs().max(1.0), "{k}: {p} vs {q}");
+    }
+    assert_eq!(shown[0]["series"]["resolution"], "lakehouse");
+
+    let all = json(&a, &["--host", "all"]);
+    let sources: Vec<(&str, &str)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["host_id"].as_str().unwrap(),
+                h["source"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        vec![
+            (host_id(&a).as_str(), "local buffer"),
+            (host_id(&b).as_str(), "lakehouse")
+        ]
+    );
+
+    let cfg = a.join("pcmetrics.toml");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+    cmd.arg("--data-dir")
+        .arg(&a)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["history", "--metric", "cpu", "--host", "no-such-pc"]);
+    common::isolate(&mut cmd, &a, env);
+    let o = cmd.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pcmetrics hosts"), "{}", text(&o));
+}
+
+#[test]
+fn history_of_another_pc_on_a_shared_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    history_of_another_pc(&common::shared_lakehouse_toml(dir.path()), &[]);
+}
+
+#[test]
+fn history_of_another_pc_on_s3_and_rest() {
+    let Some(stack) = Stack::from_env() else {
+        return;
+    };
+    let env: Vec<(&str, String)> = stack.aws_env().into_iter().collect();
+    history_of_another_pc(&stack.config_toml(&unique_table("history")), &env);
+}
+
+/// With the lakehouse unreachable, `--host all` still shows this PC and says what is
+/// missing.
+#[test]
+fn history_of_all_pcs_without_the_lakehouse() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = format!(
+        "[storage]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:{port}\"\nbucket = \"warehouse\"\nallow_http = true\n\
+         access_key_id = \"k\"\nsecret_access_key = \"s\"\n[catalog]\nkind = \"rest\"\nuri = \"http://127.0.0.1:{port}\"\n"
+    );
+    run(
+        dir.path(),
+        &toml,
+        &[],
+        &["simulate", "--samples", "30", "--step", "1m"],
+    );
+    let o = run(
+        dir.path(),
+        &toml,
+        &[],
+        &[
+            "history", "--metric", "cpu", "--host", "all", "--since", "1d", "--format", "json",
+        ],
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown.as_array().unwrap().len(), 1, "{shown}");
+    assert_eq!(shown[0]["source"], "local buffer");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the other PCs are not shown"),
+        "{}",
+        text(&o)
+    );
+}

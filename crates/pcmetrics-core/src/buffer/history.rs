@@ -13,6 +13,8 @@ use serde::Serialize;
 pub struct MetricDef {
     pub name: &'static str,
     pub column: &'static str,
+    /// Its column in the table (`bronze.pc_metrics`), if it has one of its own.
+    pub table_column: Option<&'static str>,
     pub unit: &'static str,
     pub help: &'static str,
 }
@@ -22,78 +24,91 @@ pub const METRICS: &[MetricDef] = &[
     MetricDef {
         name: "cpu",
         column: "cpu",
+        table_column: Some("cpu_total_pct"),
         unit: "%",
         help: "CPU use, all cores",
     },
     MetricDef {
         name: "load1",
         column: "load1",
+        table_column: Some("load_1"),
         unit: "",
         help: "load average, 1 minute",
     },
     MetricDef {
         name: "load5",
         column: "load5",
+        table_column: Some("load_5"),
         unit: "",
         help: "load average, 5 minutes",
     },
     MetricDef {
         name: "load15",
         column: "load15",
+        table_column: Some("load_15"),
         unit: "",
         help: "load average, 15 minutes",
     },
     MetricDef {
         name: "mem.used",
         column: "mem_used",
+        table_column: Some("mem_used_bytes"),
         unit: "bytes",
         help: "memory in use",
     },
     MetricDef {
         name: "mem.available",
         column: "mem_available",
+        table_column: Some("mem_available_bytes"),
         unit: "bytes",
         help: "memory available",
     },
     MetricDef {
         name: "swap.used",
         column: "swap_used",
+        table_column: Some("swap_used_bytes"),
         unit: "bytes",
         help: "swap in use",
     },
     MetricDef {
         name: "disk.read",
         column: "disk_read",
+        table_column: Some("disk_read_bps"),
         unit: "B/s",
         help: "disk reads, all devices",
     },
     MetricDef {
         name: "disk.write",
         column: "disk_write",
+        table_column: Some("disk_write_bps"),
         unit: "B/s",
         help: "disk writes, all devices",
     },
     MetricDef {
         name: "net.rx",
         column: "net_rx",
+        table_column: Some("net_rx_bps"),
         unit: "B/s",
         help: "network received, all interfaces",
     },
     MetricDef {
         name: "net.tx",
         column: "net_tx",
+        table_column: Some("net_tx_bps"),
         unit: "B/s",
         help: "network sent, all interfaces",
     },
     MetricDef {
         name: "temp.max",
         column: "temp_max",
+        table_column: None,
         unit: "°C",
         help: "hottest temperature sensor",
     },
     MetricDef {
         name: "procs",
         column: "procs",
+        table_column: Some("process_count"),
         unit: "",
         help: "number of processes",
     },
@@ -182,6 +197,8 @@ pub struct Point {
 pub enum Resolution {
     Raw,
     Minute,
+    /// The raw rows of the lakehouse table (another PC's history).
+    Lakehouse,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
