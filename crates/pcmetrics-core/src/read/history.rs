@@ -33,6 +33,9 @@ pub enum LakehouseHistoryError {
         "history range {from_us}..{to_us} is not a range of time: it must start before it ends and span at most 1000 years"
     )]
     BadRange { from_us: i64, to_us: i64 },
+    /// The table's column is not a number (another engine changed its type).
+    #[error("column {column} of the table does not read as a number: {message}")]
+    NotNumeric { column: &'static str, message: String },
 }
 
 /// `metric` of PC `host_id` over `[from_us, to_us)` in at most `points` buckets (mean, min,
