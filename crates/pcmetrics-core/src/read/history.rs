@@ -35,7 +35,10 @@ pub enum LakehouseHistoryError {
     BadRange { from_us: i64, to_us: i64 },
     /// The table's column is not a number (another engine changed its type).
     #[error("column {column} of the table does not read as a number: {message}")]
-    NotNumeric { column: &'static str, message: String },
+    NotNumeric {
+        column: &'static str,
+        message: String,
+    },
 }
 
 /// `metric` of PC `host_id` over `[from_us, to_us)` in at most `points` buckets (mean, min,
