@@ -52,6 +52,9 @@ APP_PACKAGES=(libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev li
               libssl-dev pkg-config build-essential libgl1-mesa-dri)
 # And to run it headless in tests: a virtual X server, a session bus, the WebDriver.
 HEADLESS_PACKAGES=(xvfb xauth dbus dbus-x11 webkit2gtk-driver libglib2.0-bin imagemagick)
+# The keyring tests (crates/pcmetrics-cli/tests/keyring.rs): a private session bus, GNOME
+# Keyring's Secret Service on it, and libsecret's secret-tool to read entries back.
+KEYRING_PACKAGES=(dbus-daemon dbus-bin gnome-keyring libsecret-tools)
 
 # Node.js for the UI build (Vite 8 needs 20.19 or newer).
 ensure_node() {

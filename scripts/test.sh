@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages build-essential ca-certificates curl pkg-config python3 python3-venv strace faketime openssl
-ensure_packages "${APP_PACKAGES[@]}" "${HEADLESS_PACKAGES[@]}"
+# systemd: systemd-analyze, which verifies the service unit (crates/pcmetrics-cli/tests/service.rs).
+ensure_packages build-essential ca-certificates curl pkg-config python3 python3-venv strace faketime openssl systemd
+ensure_packages "${APP_PACKAGES[@]}" "${HEADLESS_PACKAGES[@]}" "${KEYRING_PACKAGES[@]}"
 ensure_rust
 build_ui
 echo "==> UI unit tests (vitest)"
@@ -20,7 +21,7 @@ echo "==> test stack (S3 + Iceberg REST on 127.0.0.1)"
 scripts/test-stack up
 trap 'scripts/test-stack down' EXIT
 eval "$(scripts/test-stack env)"
-unset PCMETRICS_TEST_SKIP_STACK
+unset PCMETRICS_TEST_SKIP_STACK PCMETRICS_TEST_SKIP_KEYRING
 
 echo "==> cargo test (embedded default and S3 + REST)"
 cargo test --workspace --locked

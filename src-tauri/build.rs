@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "get_settings",
     "save_settings",
     "test_connection",
+    "about",
 ];
 
 fn main() {

@@ -28,6 +28,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         get_settings,
         save_settings,
         test_connection,
+        about,
     ]
 }
 
@@ -104,4 +105,10 @@ pub async fn test_connection(
     form: SettingsForm,
 ) -> Result<ConnectionReport, AppError> {
     app.test_connection(form).await
+}
+
+/// The version and the data layouts, for the About line (as `pcmetrics --version`).
+#[tauri::command]
+pub fn about() -> String {
+    pcmetrics_core::version::About::current().summary()
 }

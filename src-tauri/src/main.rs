@@ -68,6 +68,7 @@ fn main() -> ExitCode {
             &config_dir,
             &std::env::current_exe().unwrap_or_else(|_| "pcmetrics-tray".into()),
         ),
+        keyring: Arc::new(pcmetrics_core::config::OsKeyring::default()),
     };
     let notifier = Arc::new(notify::DesktopNotifier);
     let service = match tauri::async_runtime::block_on(AppService::start(opts, notifier)) {

@@ -32,6 +32,7 @@ fn app(dir: &Path) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
         data_dir: Some(dir.join("data")),
         env: Vec::new(),
         autostart: Autostart::new(&dir.join("xdg"), Path::new("pcmetrics-tray")),
+        keyring: Arc::new(pcmetrics_core::config::MemoryKeyring::default()),
     };
     let service: Arc<AppService> =
         tauri::async_runtime::block_on(AppService::start(opts, Arc::new(Quiet))).unwrap();
@@ -74,6 +75,11 @@ fn the_window_may_call_the_apps_commands_and_nothing_else() {
             .unwrap()
             .iter()
             .any(|m| m["name"] == "cpu")
+    );
+    let about = invoke(&window, "about", json!({})).expect("allowed");
+    assert_eq!(
+        about,
+        json!(pcmetrics_core::version::About::current().summary())
     );
     let settings = invoke(&window, "get_settings", json!({})).expect("allowed");
     assert_eq!(settings["sampling_interval"], "250ms");

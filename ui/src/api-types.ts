@@ -217,6 +217,11 @@ export interface SettingsForm {
   launch_at_login: boolean;
   /** read-only */
   config_path: string;
+  /**
+   * save_settings only: where typed secrets went when not into the OS keyring
+   * (no keyring running: into the config file). Absent otherwise.
+   */
+  notice?: string | null;
 }
 
 export interface ConnectionCheck {

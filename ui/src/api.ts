@@ -81,3 +81,8 @@ export function saveSettings(form: SettingsForm): Promise<SettingsForm> {
 export function testConnection(form: SettingsForm): Promise<ConnectionReport> {
   return call('test_connection', { form });
 }
+
+/** "pcmetrics 0.1.0 · buffer layout 3 · table layout …", as `pcmetrics --version`. */
+export function about(): Promise<string> {
+  return call('about');
+}

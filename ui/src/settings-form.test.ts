@@ -5,6 +5,7 @@ import {
   FIELDS,
   isFieldVisible,
   placeError,
+  savedMessage,
   secretPlaceholder,
   specForKey,
   visibleGroups,
@@ -121,5 +122,17 @@ describe('buildForm', () => {
     const r = buildForm(form, raw);
     if (!('form' in r)) throw new Error('expected form');
     expect(r.form).toEqual(form);
+  });
+});
+
+describe('after a save', () => {
+  it('confirms plainly when the secrets went to the keyring', () => {
+    expect(savedMessage(settings())).toEqual({ text: 'Saved.', cls: 'ok' });
+    expect(savedMessage(settings({ notice: null }))).toEqual({ text: 'Saved.', cls: 'ok' });
+  });
+
+  it('warns with the notice when they went into the config file', () => {
+    const notice = 'No OS keyring is running (…), so storage.secret_access_key was written into the config file /home/a/.config/pcmetrics/config.toml, readable by you only.';
+    expect(savedMessage(settings({ notice }))).toEqual({ text: `Saved. ${notice}`, cls: 'warn' });
   });
 });

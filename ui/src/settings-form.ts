@@ -47,6 +47,11 @@ export const SECRET_SET_FLAG: Partial<Record<keyof SettingsForm, keyof SettingsF
   catalog_token: 'token_set',
 };
 
+/** The status line after a save: a plain confirmation, or the save's notice as a warning. */
+export function savedMessage(saved: SettingsForm): { text: string; cls: 'ok' | 'warn' } {
+  return saved.notice ? { text: `Saved. ${saved.notice}`, cls: 'warn' } : { text: 'Saved.', cls: 'ok' };
+}
+
 export function secretPlaceholder(isSet: boolean): string {
   return isSet ? 'stored — leave empty to keep' : 'not set';
 }

@@ -8,6 +8,7 @@ import {
   FIELDS,
   isFieldVisible,
   placeError,
+  savedMessage,
   SECRET_SET_FLAG,
   secretPlaceholder,
   type FieldSpec,
@@ -44,6 +45,12 @@ export class SettingsView {
 
   onShow(): void {
     if (!this.loaded) void this.load();
+    if ($('#settings-about').textContent === '—') {
+      api.about().then(
+        (line) => ($('#settings-about').textContent = line),
+        () => {}, // the line stays "—"; nothing else depends on it
+      );
+    }
   }
 
   /** settings_applied event (maybe from the tray or another save): reload unless the user is editing. */
@@ -120,8 +127,10 @@ export class SettingsView {
     this.setBusy(true);
     this.message('Saving…', '');
     try {
-      this.fill(await api.saveSettings(form));
-      this.message('Saved.', 'ok');
+      const saved = await api.saveSettings(form);
+      this.fill(saved);
+      const done = savedMessage(saved);
+      this.message(done.text, done.cls);
     } catch (e) {
       this.showCommandError(toCommandError(e));
     } finally {
@@ -182,8 +191,8 @@ export class SettingsView {
     }
   }
 
-  private message(text: string, cls: '' | 'ok' | 'error'): void {
-    setStatusText($('#settings-message'), text, cls, ['ok', 'error']);
+  private message(text: string, cls: '' | 'ok' | 'warn' | 'error'): void {
+    setStatusText($('#settings-message'), text, cls, ['ok', 'warn', 'error']);
   }
 
   private setBusy(b: boolean): void {

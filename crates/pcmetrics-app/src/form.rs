@@ -13,10 +13,26 @@
 //! has them. Credentials inside a URL are redacted in the
 //! form; a URL that comes back unchanged keeps them. The file is written atomically and,
 //! because it may hold keys, readable by the user only.
+//!
+//! Secrets typed in the form go to the OS keyring ([`ConfigFile::save`]): each under a
+//! new account `<key>@<config file>#<nonce>`, and the file gets the reference
+//! `{ keyring = "<account>" }`. The entries are written before the file and the ones the
+//! old file referenced deleted after it, so at no point does a file reference an entry
+//! holding a secret typed for another address, whatever fails in between. Entries that
+//! Settings made for this file and the new file no longer references (a changed
+//! endpoint, a replaced secret) are deleted; references written by hand are only dropped,
+//! never deleted. With no keyring running (a headless session, no D-Bus), typed secrets
+//! are written into the file and the save says so ([`SettingsForm::notice`]). Only the
+//! form writes to the keyring; `pcmetrics` reads the file as it is.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use pcmetrics_core::config::{CatalogKind, Config, ConfigError, Secret, Settings, StorageKind};
+use pcmetrics_core::config::{
+    CatalogKind, Config, ConfigError, KeyringError, Secret, SecretSource, SecretStore, Settings,
+    StorageKind,
+};
 use pcmetrics_core::redact;
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +68,10 @@ pub struct SettingsForm {
     pub launch_at_login: bool,
     #[serde(default)]
     pub config_path: String,
+    /// After a save: what the user must know about where the typed secrets went (no
+    /// keyring running: into the config file). Read-only; ignored when sent back.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 fn text(v: &Option<String>) -> String {
@@ -116,13 +136,17 @@ impl SettingsForm {
             cpu_alert_for: n.cpu_alert_for.clone(),
             launch_at_login,
             config_path: config_path.display().to_string(),
+            notice: None,
         }
     }
 
     /// Writes the form onto `file` (the config file's own content, without the
     /// environment). Switching storage or catalog kind drops the other kind's keys, which
-    /// validation would otherwise reject ("is set but storage.kind is local").
-    pub fn apply_to(&self, file: &mut Config) {
+    /// validation would otherwise reject ("is set but storage.kind is local"). Returns
+    /// the keys whose secret was typed (`storage.access_key_id`,
+    /// `storage.secret_access_key`, `catalog.token`), now in `file` in clear.
+    pub fn apply_to(&self, file: &mut Config) -> Vec<&'static str> {
+        let mut typed = Vec::new();
         file.sampling.interval = self.sampling_interval.trim().to_owned();
         file.sync.interval = self.sync_interval.trim().to_owned();
 
@@ -153,12 +177,14 @@ impl SettingsForm {
                     s.session_token = None;
                 }
                 if let Some(k) = opt(&self.access_key_id) {
-                    s.access_key_id = Some(Secret::new(k));
+                    s.access_key_id = Some(SecretSource::value(k));
+                    typed.push("storage.access_key_id");
                     // A session token belongs to the key it was issued with.
                     s.session_token = None;
                 }
                 if let Some(k) = opt(&self.secret_access_key) {
-                    s.secret_access_key = Some(Secret::new(k));
+                    s.secret_access_key = Some(SecretSource::value(k));
+                    typed.push("storage.secret_access_key");
                 }
             }
         }
@@ -192,7 +218,8 @@ impl SettingsForm {
                 if let Some(t) = opt(&self.catalog_token) {
                     // A typed token is the catalog's authentication now.
                     drop_catalog_secrets(c);
-                    c.token = Some(Secret::new(t));
+                    c.token = Some(SecretSource::value(t));
+                    typed.push("catalog.token");
                 }
             }
         }
@@ -201,6 +228,7 @@ impl SettingsForm {
         n.sync_failures = self.notify_sync_failures;
         n.cpu_alert_pct = self.cpu_alert_pct;
         n.cpu_alert_for = self.cpu_alert_for.trim().to_owned();
+        typed
     }
 }
 
@@ -214,14 +242,26 @@ fn drop_catalog_secrets(c: &mut pcmetrics_core::config::CatalogConfig) {
     c.headers.clear();
 }
 
-/// The config file as TOML, secrets in clear (for writing the file only).
+/// A secret as the file holds it: the value in clear, or the keyring reference.
+fn file_value(secret: &SecretSource) -> toml::Value {
+    match secret {
+        SecretSource::Value(s) => toml::Value::String(s.expose().to_owned()),
+        SecretSource::Keyring(r) => toml::Value::Table(toml::Table::from_iter([(
+            "keyring".to_owned(),
+            toml::Value::String(r.keyring.clone()),
+        )])),
+    }
+}
+
+/// The config file as TOML, secrets in clear unless they are keyring references (for
+/// writing the file only).
 pub fn to_file_toml(config: &Config) -> String {
     let mut table = toml::Table::try_from(config).expect("the config is plain data");
     // `Secret` serializes as "<redacted>"; put the real values back for the file.
-    let put = |table: &mut toml::Table, section: &str, key: &str, secret: &Option<Secret>| {
+    let put = |table: &mut toml::Table, section: &str, key: &str, secret: &Option<SecretSource>| {
         if let Some(toml::Value::Table(t)) = table.get_mut(section) {
             match secret {
-                Some(s) => t.insert(key.into(), toml::Value::String(s.expose().to_owned())),
+                Some(s) => t.insert(key.into(), file_value(s)),
                 None => t.remove(key),
             };
         }
@@ -259,14 +299,16 @@ pub fn to_file_toml(config: &Config) -> String {
                 .catalog
                 .headers
                 .iter()
-                .map(|(k, v)| (k.clone(), toml::Value::String(v.expose().to_owned())))
+                .map(|(k, v)| (k.clone(), file_value(v)))
                 .collect();
             catalog.insert("headers".into(), toml::Value::Table(headers));
         }
     }
     format!(
         "# pcmetrics config, written by the tray app's settings (comments are not kept).\n{}",
-        toml::to_string_pretty(&table).expect("a TOML table renders")
+        pcmetrics_core::config::keyring::inline_references(
+            &toml::to_string_pretty(&table).expect("a TOML table renders")
+        )
     )
 }
 
@@ -301,28 +343,162 @@ impl ConfigFile {
         Config::from_toml_with_env(&self.path.display().to_string(), &text, env)
     }
 
-    /// Applies `form` to the file's content and validates the result as a startup would.
-    /// Returns the new file content and the settings it gives; writes nothing.
+    /// Applies `form` to the file's content and validates the result as a startup would,
+    /// keyring references read through `keyring`. Writes nothing, to the file or the
+    /// keyring: typed secrets stay in memory until [`ConfigFile::save`].
     pub fn prepare(
         &self,
         form: &SettingsForm,
         env: impl IntoIterator<Item = (String, String)>,
         data_dir: Option<&Path>,
-    ) -> Result<(String, Settings), ConfigError> {
-        let mut file = self.read()?;
-        form.apply_to(&mut file);
+        keyring: &dyn SecretStore,
+    ) -> Result<Prepared, ConfigError> {
+        let before = self.read()?;
+        let mut file = before.clone();
+        let typed = form.apply_to(&mut file);
         let toml = to_file_toml(&file);
         let origin = self.path.display().to_string();
         let env: Vec<(String, String)> = env.into_iter().collect();
+        // Each reference is read once for both validations.
+        let keyring = ReadOnce {
+            inner: keyring,
+            read: Mutex::default(),
+        };
         // The file must be valid on its own: an environment override (say
         // PCMETRICS_SYNC__INTERVAL) would otherwise hide a bad value written to it until
         // the next start without that variable. Credentials may live only in the
         // environment, so those variables stay.
         let credentials_only = env.iter().filter(|(k, _)| is_credential_var(k)).cloned();
-        Config::from_toml_with_env(&origin, &toml, credentials_only)?.validate(data_dir)?;
+        Config::from_toml_with_env(&origin, &toml, credentials_only)?
+            .validate_with(data_dir, &keyring)?;
         // What runs: the file with every override.
-        let settings = Config::from_toml_with_env(&origin, &toml, env)?.validate(data_dir)?;
-        Ok((toml, settings))
+        let settings =
+            Config::from_toml_with_env(&origin, &toml, env)?.validate_with(data_dir, &keyring)?;
+        Ok(Prepared {
+            before,
+            file,
+            typed,
+            settings,
+        })
+    }
+
+    /// Writes a prepared save: typed secrets into the keyring (or, with no keyring
+    /// running, into the file, said in the report), the file, then deletes the keyring
+    /// entries Settings made for this file that it no longer references.
+    pub fn save(
+        &self,
+        prepared: Prepared,
+        keyring: &dyn SecretStore,
+    ) -> Result<SaveReport, SaveError> {
+        let Prepared {
+            before,
+            mut file,
+            typed,
+            ..
+        } = prepared;
+        let mut stored = Vec::new();
+        let mut in_file = Vec::new();
+        let mut notices = Vec::new();
+        for (i, key) in typed.iter().enumerate() {
+            let Some(slot) = form_secret_slot(&mut file, key) else {
+                continue;
+            };
+            let Some(SecretSource::Value(secret)) = slot.clone() else {
+                continue;
+            };
+            let account = self.new_account(key);
+            match keyring.set(&account, &self.label(key), &secret) {
+                Ok(()) => {
+                    *slot = Some(SecretSource::keyring(account.clone()));
+                    stored.push(account);
+                }
+                Err(KeyringError::Unavailable(why)) => {
+                    in_file.extend(typed[i..].iter().copied());
+                    notices.push(format!(
+                        "No OS keyring is running ({why}), so {} {} written into the config file {}, readable by you only. To keep {} in the keyring instead, start one (GNOME Keyring, KWallet, KeePassXC) and type {} again.",
+                        in_file.join(", "),
+                        if in_file.len() == 1 { "was" } else { "were" },
+                        self.path.display(),
+                        if in_file.len() == 1 { "it" } else { "them" },
+                        if in_file.len() == 1 { "it" } else { "them" },
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    self.forget(keyring, &stored);
+                    return Err(SaveError::Keyring {
+                        key: (*key).to_owned(),
+                        message: format!(
+                            "could not be stored in the OS keyring: {e}. Nothing was saved; unlock the keyring if it is locked (answer its prompt) and save again"
+                        ),
+                    });
+                }
+            }
+        }
+        if let Err(e) = self.write(&to_file_toml(&file)) {
+            self.forget(keyring, &stored);
+            return Err(SaveError::Write {
+                path: self.path.clone(),
+                source: e,
+            });
+        }
+        // Entries this file's Settings made and the file no longer references.
+        let now: Vec<String> = references(&file).into_iter().map(|(_, a)| a).collect();
+        let stale: Vec<String> = references(&before)
+            .into_iter()
+            .filter(|(key, account)| self.owns(key, account) && !now.contains(account))
+            .map(|(_, account)| account)
+            .collect();
+        let mut left = Vec::new();
+        let mut why = None;
+        for account in stale {
+            if let Err(e) = keyring.delete(&account) {
+                why.get_or_insert_with(|| e.to_string());
+                left.push(account);
+            }
+        }
+        if let Some(why) = why {
+            notices.push(format!(
+                "The config file no longer uses the keyring entries {}, but they could not be deleted ({why}); delete them in your keyring manager (service \"{}\").",
+                left.join(", "),
+                pcmetrics_core::config::keyring::SERVICE
+            ));
+        }
+        Ok(SaveReport {
+            notice: (!notices.is_empty()).then(|| notices.join(" ")),
+            secrets_in_file: in_file,
+        })
+    }
+
+    /// Deletes entries this save wrote, after it failed (best effort: they are not
+    /// referenced, only left over).
+    fn forget(&self, keyring: &dyn SecretStore, accounts: &[String]) {
+        for account in accounts {
+            if let Err(e) = keyring.delete(account) {
+                tracing::warn!("left keyring entry {account:?} behind: {e}");
+            }
+        }
+    }
+
+    /// Accounts Settings makes for `key` of this file start with this.
+    fn account_prefix(&self, key: &str) -> String {
+        let path = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        format!("{key}@{}#", path.display())
+    }
+
+    /// A new account for `key`: never one an existing file references.
+    fn new_account(&self, key: &str) -> String {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        format!("{}{}", self.account_prefix(key), &nonce[..12])
+    }
+
+    /// Whether Settings made `account` for `key` of this file (and may delete it).
+    fn owns(&self, key: &str, account: &str) -> bool {
+        account.starts_with(&self.account_prefix(key))
+    }
+
+    fn label(&self, key: &str) -> String {
+        format!("pcmetrics {key} ({})", self.path.display())
     }
 
     /// Replaces the file atomically (write a temporary file, then rename), user-only.
@@ -346,6 +522,107 @@ impl ConfigFile {
             f.sync_all()?;
         }
         std::fs::rename(&tmp, &self.path)
+    }
+}
+
+/// A validated save, not yet written ([`ConfigFile::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    /// The file as it was.
+    before: Config,
+    /// The file as the form leaves it; typed secrets still in clear, in memory.
+    file: Config,
+    /// Keys whose secret was typed.
+    typed: Vec<&'static str>,
+    /// What the pipeline runs with.
+    pub settings: Settings,
+}
+
+impl Prepared {
+    /// The file as it is written when no keyring takes the typed secrets.
+    pub fn toml(&self) -> String {
+        to_file_toml(&self.file)
+    }
+}
+
+/// What a save did that the user should know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaveReport {
+    /// For the window ([`SettingsForm::notice`]).
+    pub notice: Option<String>,
+    /// Typed secrets written into the file because no keyring was running.
+    pub secrets_in_file: Vec<&'static str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("{key}: {message}")]
+    Keyring { key: String, message: String },
+    #[error("cannot write the config file {path}: {source}; check that its folder is writable")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The slot of a form secret key in `file`.
+fn form_secret_slot<'a>(file: &'a mut Config, key: &str) -> Option<&'a mut Option<SecretSource>> {
+    match key {
+        "storage.access_key_id" => Some(&mut file.storage.access_key_id),
+        "storage.secret_access_key" => Some(&mut file.storage.secret_access_key),
+        "catalog.token" => Some(&mut file.catalog.token),
+        _ => None,
+    }
+}
+
+/// Every keyring reference of `file`: config key and account.
+fn references(file: &Config) -> Vec<(String, String)> {
+    let s = &file.storage;
+    let c = &file.catalog;
+    let mut all: Vec<(String, &SecretSource)> = [
+        ("storage.access_key_id", &s.access_key_id),
+        ("storage.secret_access_key", &s.secret_access_key),
+        ("storage.session_token", &s.session_token),
+        ("catalog.token", &c.token),
+        ("catalog.credential", &c.credential),
+    ]
+    .into_iter()
+    .filter_map(|(key, v)| v.as_ref().map(|v| (key.to_owned(), v)))
+    .collect();
+    all.extend(
+        c.headers
+            .iter()
+            .map(|(name, v)| (format!("catalog.headers.{name}"), v)),
+    );
+    all.into_iter()
+        .filter_map(|(key, v)| v.keyring_account().map(|a| (key, a.to_owned())))
+        .collect()
+}
+
+/// A keyring that reads each account once (a save validates twice).
+#[derive(Debug)]
+struct ReadOnce<'a> {
+    inner: &'a dyn SecretStore,
+    read: Mutex<HashMap<String, Result<Secret, KeyringError>>>,
+}
+
+impl SecretStore for ReadOnce<'_> {
+    fn get(&self, account: &str) -> Result<Secret, KeyringError> {
+        if let Some(r) = self.read.lock().unwrap().get(account) {
+            return r.clone();
+        }
+        let r = self.inner.get(account);
+        self.read
+            .lock()
+            .unwrap()
+            .insert(account.to_owned(), r.clone());
+        r
+    }
+    fn set(&self, account: &str, label: &str, secret: &Secret) -> Result<(), KeyringError> {
+        self.inner.set(account, label, secret)
+    }
+    fn delete(&self, account: &str) -> Result<(), KeyringError> {
+        self.inner.delete(account)
     }
 }
 
@@ -378,6 +655,7 @@ pub fn error_key(e: &ConfigError) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pcmetrics_core::config::MemoryKeyring;
 
     fn file_in(dir: &Path) -> ConfigFile {
         ConfigFile {
@@ -389,6 +667,18 @@ mod tests {
         SettingsForm::from_config(&file.load(std::iter::empty()).unwrap(), &file.path, false)
     }
 
+    /// `prepare` with no keyring references about: the file it would write (typed
+    /// secrets in clear) and the settings.
+    fn prep(
+        file: &ConfigFile,
+        form: &SettingsForm,
+        env: impl IntoIterator<Item = (String, String)>,
+        dir: &Path,
+    ) -> Result<(String, Settings), ConfigError> {
+        let p = file.prepare(form, env, Some(dir), &MemoryKeyring::unavailable())?;
+        Ok((p.toml(), p.settings))
+    }
+
     #[test]
     fn defaults_round_trip_and_validate() {
         let dir = tempfile::tempdir().unwrap();
@@ -396,7 +686,7 @@ mod tests {
         let form = form_for(&file);
         assert_eq!(form.sampling_interval, "1s");
         assert_eq!(form.storage_kind, StorageKind::Local);
-        let (toml, settings) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        let (toml, settings) = prep(&file, &form, [], dir.path()).unwrap();
         assert_eq!(settings.sync.interval, std::time::Duration::from_secs(300));
         file.write(&toml).unwrap();
         assert_eq!(form_for(&file), form);
@@ -408,7 +698,7 @@ mod tests {
         let file = file_in(dir.path());
         let mut form = form_for(&file);
         form.sync_interval = "soon".into();
-        let e = file.prepare(&form, [], Some(dir.path())).unwrap_err();
+        let e = prep(&file, &form, [], dir.path()).unwrap_err();
         assert_eq!(error_key(&e).as_deref(), Some("sync.interval"));
         assert!(e.to_string().contains("is not a duration"), "{e}");
 
@@ -416,13 +706,13 @@ mod tests {
         form.storage_kind = StorageKind::S3;
         form.bucket = "warehouse".into();
         form.endpoint = "http://127.0.0.1:9000".into();
-        let e = file.prepare(&form, [], Some(dir.path())).unwrap_err();
+        let e = prep(&file, &form, [], dir.path()).unwrap_err();
         assert_eq!(error_key(&e).as_deref(), Some("storage.endpoint"));
         assert!(e.to_string().contains("allow_http"), "{e}");
 
         let mut form = form_for(&file);
         form.cpu_alert_pct = Some(150.0);
-        let e = file.prepare(&form, [], Some(dir.path())).unwrap_err();
+        let e = prep(&file, &form, [], dir.path()).unwrap_err();
         assert_eq!(error_key(&e).as_deref(), Some("notify.cpu_alert_pct"));
     }
 
@@ -437,7 +727,7 @@ mod tests {
         form.allow_http = true;
         form.access_key_id = "GK0123".into();
         form.secret_access_key = "very-secret-value".into();
-        let (toml, settings) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        let (toml, settings) = prep(&file, &form, [], dir.path()).unwrap();
         file.write(&toml).unwrap();
         let pcmetrics_core::config::StorageSettings::S3(s3) = &settings.storage else {
             panic!("s3 expected")
@@ -464,11 +754,262 @@ mod tests {
         // Saving with blank secrets keeps the stored ones; a new value replaces them.
         let mut edit = again.clone();
         edit.sync_interval = "10m".into();
-        let (toml, _) = file.prepare(&edit, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &edit, [], dir.path()).unwrap();
         assert!(toml.contains("very-secret-value") && toml.contains("10m"));
         edit.secret_access_key = "rotated".into();
-        let (toml, _) = file.prepare(&edit, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &edit, [], dir.path()).unwrap();
         assert!(toml.contains("rotated") && !toml.contains("very-secret-value"));
+    }
+
+    fn s3_form(file: &ConfigFile) -> SettingsForm {
+        let mut form = form_for(file);
+        form.storage_kind = StorageKind::S3;
+        form.bucket = "warehouse".into();
+        form.endpoint = "https://s3.example".into();
+        form.catalog_kind = CatalogKind::Rest;
+        form.catalog_uri = "https://catalog.example".into();
+        form
+    }
+
+    fn save(
+        file: &ConfigFile,
+        form: &SettingsForm,
+        dir: &Path,
+        keyring: &dyn SecretStore,
+    ) -> Result<SaveReport, String> {
+        let p = file
+            .prepare(form, [], Some(dir), keyring)
+            .map_err(|e| e.to_string())?;
+        file.save(p, keyring).map_err(|e| e.to_string())
+    }
+
+    /// The keyring accounts the file references, by key.
+    fn refs(file: &ConfigFile) -> HashMap<String, String> {
+        references(&file.read().unwrap()).into_iter().collect()
+    }
+
+    #[test]
+    fn typed_secrets_go_to_the_keyring_and_the_file_keeps_only_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let keyring = MemoryKeyring::default();
+        let mut form = s3_form(&file);
+        form.access_key_id = "AKPLANTED1".into();
+        form.secret_access_key = "planted-secret-1".into();
+        form.catalog_token = "planted-token-1".into();
+        let report = save(&file, &form, dir.path(), &keyring).unwrap();
+        assert_eq!(report, SaveReport::default());
+        let text = std::fs::read_to_string(&file.path).unwrap();
+        for secret in ["AKPLANTED1", "planted-secret-1", "planted-token-1"] {
+            assert!(!text.contains(secret), "{secret} in the file:\n{text}");
+        }
+        let first = refs(&file);
+        assert_eq!(first.len(), 3, "{text}");
+        assert!(
+            text.contains(&format!(
+                "secret_access_key = {{ keyring = \"{}\" }}\n",
+                first["storage.secret_access_key"]
+            )),
+            "{text}"
+        );
+        let entries = keyring.entries();
+        for (key, secret) in [
+            ("storage.access_key_id", "AKPLANTED1"),
+            ("storage.secret_access_key", "planted-secret-1"),
+            ("catalog.token", "planted-token-1"),
+        ] {
+            let account = &first[key];
+            assert!(file.owns(key, account), "{account}");
+            assert_eq!(entries[account].expose(), secret);
+        }
+        // The file as pcmetrics reads it resolves to the typed values.
+        let settings = file
+            .load(std::iter::empty())
+            .unwrap()
+            .validate_with(Some(dir.path()), &keyring)
+            .unwrap();
+        let pcmetrics_core::config::StorageSettings::S3(s3) = &settings.storage else {
+            panic!()
+        };
+        assert_eq!(s3.secret_access_key.expose(), "planted-secret-1");
+        let form = form_for(&file);
+        assert!(form.access_key_set && form.secret_key_set && form.token_set);
+
+        // Blank fields keep the references and the entries.
+        let mut edit = form.clone();
+        edit.sync_interval = "10m".into();
+        save(&file, &edit, dir.path(), &keyring).unwrap();
+        assert_eq!(refs(&file), first);
+        assert_eq!(keyring.entries().len(), 3);
+
+        // A new secret: a new entry, the old one deleted.
+        edit.secret_access_key = "planted-secret-2".into();
+        save(&file, &edit, dir.path(), &keyring).unwrap();
+        let second = refs(&file);
+        assert_ne!(
+            second["storage.secret_access_key"],
+            first["storage.secret_access_key"]
+        );
+        assert_eq!(
+            second["storage.access_key_id"],
+            first["storage.access_key_id"]
+        );
+        let entries = keyring.entries();
+        assert_eq!(entries.len(), 3);
+        assert!(!entries.contains_key(&first["storage.secret_access_key"]));
+
+        // Another endpoint: the stored keys do not follow it; the new ones replace them.
+        let mut moved = form_for(&file);
+        moved.endpoint = "https://elsewhere.example".into();
+        let e = save(&file, &moved, dir.path(), &keyring).unwrap_err();
+        assert!(e.starts_with("storage.access_key_id: is not set"), "{e}");
+        assert_eq!(keyring.entries().len(), 3, "a failed save changes nothing");
+        moved.access_key_id = "AKPLANTED3".into();
+        moved.secret_access_key = "planted-secret-3".into();
+        save(&file, &moved, dir.path(), &keyring).unwrap();
+        let third = refs(&file);
+        let entries = keyring.entries();
+        for old in [
+            &second["storage.access_key_id"],
+            &second["storage.secret_access_key"],
+        ] {
+            assert!(!entries.contains_key(old), "{old} left in {entries:?}");
+            assert!(!third.values().any(|a| a == old));
+        }
+        assert_eq!(
+            third["catalog.token"], first["catalog.token"],
+            "the catalog did not move"
+        );
+
+        // Another catalog URI: the token's entry goes with the reference.
+        let mut moved = form_for(&file);
+        moved.catalog_uri = "https://other-catalog.example".into();
+        save(&file, &moved, dir.path(), &keyring).unwrap();
+        assert!(!refs(&file).contains_key("catalog.token"));
+        assert!(!keyring.entries().contains_key(&first["catalog.token"]));
+
+        // A reference written by hand is dropped with its address, never deleted.
+        keyring
+            .set("shared-minio", "l", &Secret::new("hand-secret"))
+            .unwrap();
+        let text = std::fs::read_to_string(&file.path).unwrap().replace(
+            "[storage]\n",
+            "[storage]\nsession_token = { keyring = \"shared-minio\" }\n",
+        );
+        std::fs::write(&file.path, text).unwrap();
+        assert_eq!(refs(&file)["storage.session_token"], "shared-minio");
+        let mut local = form_for(&file);
+        local.storage_kind = StorageKind::Local;
+        local.catalog_kind = CatalogKind::Sql;
+        save(&file, &local, dir.path(), &keyring).unwrap();
+        assert!(refs(&file).is_empty());
+        let left: Vec<String> = keyring.entries().into_keys().collect();
+        assert_eq!(
+            left,
+            ["shared-minio"],
+            "Settings' own entries are all deleted"
+        );
+    }
+
+    #[test]
+    fn with_no_keyring_typed_secrets_fall_back_to_the_file_and_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let mut form = s3_form(&file);
+        form.access_key_id = "AKPLANTED1".into();
+        form.secret_access_key = "planted-secret-1".into();
+        let report = save(&file, &form, dir.path(), &MemoryKeyring::unavailable()).unwrap();
+        let notice = report.notice.unwrap();
+        assert!(
+            notice.starts_with("No OS keyring is running (no session bus (test keyring)), so storage.access_key_id, storage.secret_access_key were written into the config file"),
+            "{notice}"
+        );
+        assert!(
+            notice.contains(&file.path.display().to_string()),
+            "{notice}"
+        );
+        assert!(!notice.contains("planted"), "{notice}");
+        assert_eq!(
+            report.secrets_in_file,
+            ["storage.access_key_id", "storage.secret_access_key"]
+        );
+        let text = std::fs::read_to_string(&file.path).unwrap();
+        assert!(text.contains("planted-secret-1") && refs(&file).is_empty());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file.path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn references_are_written_inline_and_read_back_the_same() {
+        let mut config: Config = Config::from_toml_with_env(
+            "t",
+            "[catalog]\nkind = \"rest\"\ncredential = { keyring = \"cred\" }\n[catalog.headers]\nX-Api-Key = { keyring = \"hdr\" }\nX-Tenant = \"acme\"\n",
+            Vec::new(),
+        )
+        .unwrap();
+        config.storage.session_token = Some(SecretSource::keyring("tok"));
+        let text = to_file_toml(&config);
+        for line in [
+            "credential = { keyring = \"cred\" }\n",
+            "X-Api-Key = { keyring = \"hdr\" }\n",
+            "X-Tenant = \"acme\"\n",
+            "session_token = { keyring = \"tok\" }\n",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        let again = Config::from_toml_with_env("t", &text, Vec::new()).unwrap();
+        assert_eq!(again.catalog.headers, config.catalog.headers);
+        assert_eq!(again.catalog.credential, config.catalog.credential);
+        assert_eq!(again.storage.session_token, config.storage.session_token);
+    }
+
+    /// A keyring that is running but refuses (locked, prompt dismissed).
+    #[derive(Debug)]
+    struct Locked;
+    impl SecretStore for Locked {
+        fn get(&self, _: &str) -> Result<Secret, KeyringError> {
+            Err(KeyringError::Locked("prompt dismissed".into()))
+        }
+        fn set(&self, _: &str, _: &str, _: &Secret) -> Result<(), KeyringError> {
+            Err(KeyringError::Locked("prompt dismissed".into()))
+        }
+        fn delete(&self, _: &str) -> Result<(), KeyringError> {
+            Err(KeyringError::Locked("prompt dismissed".into()))
+        }
+    }
+
+    #[test]
+    fn a_keyring_that_refuses_or_a_failed_write_saves_nothing_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let mut form = s3_form(&file);
+        form.access_key_id = "AKPLANTED1".into();
+        form.secret_access_key = "planted-secret-1".into();
+        let e = save(&file, &form, dir.path(), &Locked).unwrap_err();
+        assert!(
+            e.starts_with("storage.access_key_id: could not be stored in the OS keyring: the keyring is locked"),
+            "{e}"
+        );
+        assert!(
+            e.contains("Nothing was saved") && !e.contains("planted"),
+            "{e}"
+        );
+        assert!(!file.path.exists());
+
+        // The file cannot be written: the entries just stored are deleted again.
+        let keyring = MemoryKeyring::default();
+        let prepared = file.prepare(&form, [], Some(dir.path()), &keyring).unwrap();
+        std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
+        let unwritable = ConfigFile {
+            path: dir.path().join("not-a-dir/config.toml"),
+        };
+        let e = unwritable.save(prepared, &keyring).unwrap_err();
+        assert!(matches!(e, SaveError::Write { .. }), "{e}");
+        assert!(keyring.entries().is_empty(), "{:?}", keyring.entries());
     }
 
     const STORED: &str = r#"
@@ -499,7 +1040,7 @@ token = "stored-token-value"
         );
 
         // Unchanged endpoint and catalog: everything kept, the URL's user info too.
-        let (toml, _) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &form, [], dir.path()).unwrap();
         for kept in [
             "url-pass-42@s3.example",
             "stored-secret-value",
@@ -512,7 +1053,7 @@ token = "stored-token-value"
         // dropped, and validation asks for new ones.
         let mut moved = form.clone();
         moved.endpoint = "https://attacker.example".into();
-        let e = file.prepare(&moved, [], Some(dir.path())).unwrap_err();
+        let e = prep(&file, &moved, [], dir.path()).unwrap_err();
         assert_eq!(
             error_key(&e).as_deref(),
             Some("storage.access_key_id"),
@@ -520,7 +1061,7 @@ token = "stored-token-value"
         );
         moved.access_key_id = "AKNEW".into();
         moved.secret_access_key = "new-secret".into();
-        let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &moved, [], dir.path()).unwrap();
         assert!(!toml.contains("stored-secret-value") && !toml.contains("AKSTORED"));
         assert!(
             toml.contains("stored-token-value"),
@@ -530,12 +1071,12 @@ token = "stored-token-value"
         // Another catalog URI: the token is dropped (a REST catalog may go without one).
         let mut moved = form.clone();
         moved.catalog_uri = "https://other-catalog.example".into();
-        let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &moved, [], dir.path()).unwrap();
         assert!(!toml.contains("stored-token-value"), "{toml}");
         assert!(toml.contains("stored-secret-value"), "storage did not move");
         // A new token typed with the new URI is kept.
         moved.catalog_token = "typed-token".into();
-        let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &moved, [], dir.path()).unwrap();
         assert!(toml.contains("typed-token"));
     }
 
@@ -574,7 +1115,7 @@ X-Api-Key = "stored-header-value"
         .unwrap();
         let form = form_for(&file);
         assert!(!serde_json::to_string(&form).unwrap().contains("stored-"));
-        let (toml, settings) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        let (toml, settings) = prep(&file, &form, [], dir.path()).unwrap();
         for kept in [
             "stored-session-token",
             "stored-client-secret",
@@ -595,7 +1136,7 @@ X-Api-Key = "stored-header-value"
         // Another catalog URI: credential, its endpoint and scope, and the headers go.
         let mut moved = form.clone();
         moved.catalog_uri = "https://other-catalog.example".into();
-        let (toml, _) = file.prepare(&moved, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &moved, [], dir.path()).unwrap();
         for gone in [
             "stored-client-secret",
             "stored-header-value",
@@ -611,13 +1152,13 @@ X-Api-Key = "stored-header-value"
         // A token typed in the form replaces the credential.
         let mut token = form.clone();
         token.catalog_token = "typed-token".into();
-        let (toml, _) = file.prepare(&token, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &token, [], dir.path()).unwrap();
         assert!(toml.contains("typed-token") && !toml.contains("stored-client-secret"));
         // A new key: the stored session token belonged to the old one.
         let mut key = form.clone();
         key.access_key_id = "AKNEW".into();
         key.secret_access_key = "new-secret".into();
-        let (toml, _) = file.prepare(&key, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &key, [], dir.path()).unwrap();
         assert!(!toml.contains("stored-session-token"), "{toml}");
         assert!(
             toml.contains("stored-client-secret"),
@@ -627,7 +1168,7 @@ X-Api-Key = "stored-header-value"
         let mut local = form.clone();
         local.storage_kind = StorageKind::Local;
         local.catalog_kind = CatalogKind::Sql;
-        let (toml, _) = file.prepare(&local, [], Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &local, [], dir.path()).unwrap();
         assert!(
             !toml.contains("stored-") && !toml.contains("ca.pem"),
             "{toml}"
@@ -672,7 +1213,7 @@ token = "T"
         assert!(form.token_set);
         form.storage_kind = StorageKind::Local;
         form.catalog_kind = CatalogKind::Sql;
-        let (toml, settings) = file.prepare(&form, [], Some(dir.path())).unwrap();
+        let (toml, settings) = prep(&file, &form, [], dir.path()).unwrap();
         assert!(matches!(
             settings.storage,
             pcmetrics_core::config::StorageSettings::Local { .. }
@@ -690,7 +1231,7 @@ token = "T"
         let mut form = SettingsForm::from_config(&file.load(env()).unwrap(), &file.path, false);
         assert_eq!(form.sync_interval, "1h");
         form.sync_interval = "soon".into();
-        let e = file.prepare(&form, env(), Some(dir.path())).unwrap_err();
+        let e = prep(&file, &form, env(), dir.path()).unwrap_err();
         assert_eq!(error_key(&e).as_deref(), Some("sync.interval"), "{e}");
         // Credentials from the environment still count.
         form.sync_interval = "5m".into();
@@ -700,7 +1241,7 @@ token = "T"
             ("AWS_ACCESS_KEY_ID".to_owned(), "AK".to_owned()),
             ("AWS_SECRET_ACCESS_KEY".to_owned(), "SK".to_owned()),
         ];
-        let (toml, _) = file.prepare(&form, creds, Some(dir.path())).unwrap();
+        let (toml, _) = prep(&file, &form, creds, dir.path()).unwrap();
         assert!(
             !toml.contains("SK"),
             "environment secrets are not copied into the file"
@@ -713,7 +1254,7 @@ token = "T"
         let file = file_in(dir.path());
         let form = form_for(&file);
         let env = [("PCMETRICS_SYNC__INTERVAL".to_owned(), "nope".to_owned())];
-        let e = file.prepare(&form, env, Some(dir.path())).unwrap_err();
+        let e = prep(&file, &form, env, dir.path()).unwrap_err();
         assert_eq!(error_key(&e).as_deref(), Some("sync.interval"));
     }
 }

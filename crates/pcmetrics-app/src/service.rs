@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use pcmetrics_core::buffer::history::{self, Series};
 use pcmetrics_core::buffer::{SqliteBuffer, SyncRun};
-use pcmetrics_core::config::{ConfigError, MaintenanceRole, Settings};
+use pcmetrics_core::config::{ConfigError, MaintenanceRole, SecretStore, Settings};
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::pipeline::{self, ControlInbox, Controller, Event};
 use pcmetrics_core::sample::{MetricSample, now_us};
@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::autostart::Autostart;
-use crate::form::{ConfigFile, SettingsForm, error_key};
+use crate::form::{ConfigFile, Prepared, SaveError, SettingsForm, error_key};
 use crate::notices::{Notice, NoticePolicy};
 
 /// How much recent history the live charts get when the window opens.
@@ -66,6 +66,18 @@ impl From<pcmetrics_core::Error> for AppError {
         match e {
             pcmetrics_core::Error::Config(c) => c.into(),
             e => Self::new(e.to_string()),
+        }
+    }
+}
+
+impl From<SaveError> for AppError {
+    fn from(e: SaveError) -> Self {
+        match e {
+            SaveError::Keyring { key, message } => Self {
+                key: Some(key),
+                message,
+            },
+            e @ SaveError::Write { .. } => Self::new(e.to_string()),
         }
     }
 }
@@ -211,6 +223,9 @@ pub struct AppOptions {
     /// The environment (`PCMETRICS_*`, `AWS_*`) overlaid on the config file.
     pub env: Vec<(String, String)>,
     pub autostart: Autostart,
+    /// Where keyring references are read and Settings puts typed secrets:
+    /// [`pcmetrics_core::config::OsKeyring`], or a memory one in tests.
+    pub keyring: Arc<dyn SecretStore>,
 }
 
 struct Running {
@@ -249,7 +264,7 @@ impl AppService {
         notifier: Arc<dyn Notifier>,
     ) -> Result<Arc<Self>, AppError> {
         let config = opts.config.load(opts.env.clone())?;
-        let settings = config.validate(opts.data_dir.as_deref())?;
+        let settings = config.validate_with(opts.data_dir.as_deref(), &*opts.keyring)?;
         let host = HostIdentity::load_or_create(&settings.data_dir)?;
         let reader = pipeline::open_buffer(&settings)?;
         let (pipeline_events, _) = broadcast::channel(1024);
@@ -565,19 +580,25 @@ impl AppService {
         ))
     }
 
-    /// Validates `form` like a config file, writes it, and restarts the pipeline with
-    /// it (in the background; `settings_applied` follows).
+    /// Validates `form` like a config file, writes it (typed secrets into the OS
+    /// keyring when one runs), and restarts the pipeline with it (in the background;
+    /// `settings_applied` follows). The returned form's `notice` says where typed secrets
+    /// went when that was not the keyring.
     pub async fn save_settings(
         self: &Arc<Self>,
         form: SettingsForm,
     ) -> Result<SettingsForm, AppError> {
-        let (toml, settings) = self.prepare(&form)?;
-        self.opts.config.write(&toml).map_err(|e| {
-            AppError::new(format!(
-                "cannot write the config file {}: {e}; check that its folder is writable",
-                self.opts.config.path.display()
-            ))
-        })?;
+        let prepared = self.prepare(&form).await?;
+        let settings = prepared.settings.clone();
+        let config = self.opts.config.clone();
+        let keyring = self.opts.keyring.clone();
+        // The keyring may wait on an unlock prompt: not on the runtime's threads.
+        let report = tokio::task::spawn_blocking(move || config.save(prepared, &*keyring))
+            .await
+            .map_err(|e| AppError::new(format!("internal error: {e}")))??;
+        if let Some(notice) = &report.notice {
+            tracing::warn!("settings saved: {notice}");
+        }
         if form.launch_at_login != self.opts.autostart.is_enabled() {
             self.opts
                 .autostart
@@ -597,27 +618,36 @@ impl AppService {
         let app = self.clone();
         self.runtime
             .spawn(async move { app.restart(settings).await });
-        self.get_settings()
+        let mut saved = self.get_settings()?;
+        saved.notice = report.notice;
+        Ok(saved)
     }
 
     /// "Test connection" for a form that need not be saved.
     pub async fn test_connection(&self, form: SettingsForm) -> Result<ConnectionReport, AppError> {
-        let (_, settings) = self.prepare(&form)?;
+        let settings = self.prepare(&form).await?.settings;
         Ok(check_connection(&settings, Duration::from_secs(15)).await)
     }
 
-    fn prepare(&self, form: &SettingsForm) -> Result<(String, Settings), AppError> {
-        let (toml, settings) =
-            self.opts
-                .config
-                .prepare(form, self.opts.env.clone(), self.opts.data_dir.as_deref())?;
-        if settings.data_dir != self.settings().data_dir {
+    /// Validates `form` (reading keyring references on a blocking thread).
+    async fn prepare(&self, form: &SettingsForm) -> Result<Prepared, AppError> {
+        let config = self.opts.config.clone();
+        let keyring = self.opts.keyring.clone();
+        let env = self.opts.env.clone();
+        let data_dir = self.opts.data_dir.clone();
+        let form = form.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            config.prepare(&form, env, data_dir.as_deref(), &*keyring)
+        })
+        .await
+        .map_err(|e| AppError::new(format!("internal error: {e}")))??;
+        if prepared.settings.data_dir != self.settings().data_dir {
             return Err(AppError {
                 key: Some("data_dir".into()),
                 message: "the data dir cannot change while the app runs; edit data_dir in the config file and restart".into(),
             });
         }
-        Ok((toml, settings))
+        Ok(prepared)
     }
 }
 

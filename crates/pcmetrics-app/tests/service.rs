@@ -11,6 +11,7 @@ use pcmetrics_app::form::ConfigFile;
 use pcmetrics_app::notices::Notice;
 use pcmetrics_app::service::{AppEvent, Notifier};
 use pcmetrics_app::{AppOptions, AppService, UiEvent};
+use pcmetrics_core::config::MemoryKeyring;
 use pcmetrics_core::pipeline::Event;
 use pcmetrics_core::sample::now_us;
 use tokio::sync::broadcast;
@@ -40,6 +41,7 @@ fn options(dir: &Path, config: &str) -> AppOptions {
         data_dir: Some(dir.join("data")),
         env: Vec::new(),
         autostart: Autostart::new(&dir.join("xdg"), Path::new("/usr/bin/pcmetrics-tray")),
+        keyring: Arc::new(MemoryKeyring::default()),
     }
 }
 
@@ -223,6 +225,50 @@ async fn saved_settings_are_validated_written_and_applied() {
     assert!(app.sync_status().await.unwrap().pending <= 1);
     assert_eq!(app.settings().sync.interval, Duration::from_secs(1800));
     app.stop(Duration::from_secs(10)).await;
+}
+
+/// Typed secrets go to the keyring; with none running the window is told they went into
+/// the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_says_when_typed_secrets_could_not_go_to_the_keyring() {
+    for reachable in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Arc::new(if reachable {
+            MemoryKeyring::default()
+        } else {
+            MemoryKeyring::unavailable()
+        });
+        let mut opts = options(dir.path(), CONFIG);
+        opts.keyring = keyring.clone();
+        let app = AppService::start(opts, Arc::new(Recorded::default()))
+            .await
+            .expect("the app starts");
+        let mut form = app.get_settings().unwrap();
+        form.storage_kind = pcmetrics_core::config::StorageKind::S3;
+        form.endpoint = "http://127.0.0.1:9".into();
+        form.allow_http = true;
+        form.bucket = "warehouse".into();
+        form.access_key_id = "AKPLANTED".into();
+        form.secret_access_key = "planted-app-secret".into();
+        let saved = app.save_settings(form).await.expect("saved");
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(saved.secret_key_set && saved.secret_access_key.is_empty());
+        if reachable {
+            assert_eq!(saved.notice, None);
+            assert!(!text.contains("planted-app-secret"), "{text}");
+            assert_eq!(keyring.entries().len(), 2);
+        } else {
+            let notice = saved.notice.expect("the window is told");
+            assert!(notice.contains("written into the config file"), "{notice}");
+            assert!(text.contains("planted-app-secret"));
+        }
+        assert_eq!(
+            app.get_settings().unwrap().notice,
+            None,
+            "only the save's answer"
+        );
+        app.stop(Duration::from_secs(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use pcmetrics_core::buffer::history;
 use pcmetrics_core::config::{Config, Settings};
 use pcmetrics_core::host::HostIdentity;
 use pcmetrics_core::sample::{SourceKind, SyntheticSource, now_us};
 use pcmetrics_core::sync::{LastMaintenance, Step, Syncer};
 use pcmetrics_core::{maintain, pipeline};
+
+mod service;
 
 /// mimalloc instead of glibc's malloc: a sync encodes on tokio's blocking threads, and
 /// glibc keeps an arena per thread that holds on to freed batch memory, so the resident
@@ -80,6 +82,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Run `pcmetrics run` as a systemd user service (Linux): install, uninstall, status.
+    Service {
+        #[command(subcommand)]
+        action: service::Action,
     },
 }
 
@@ -175,7 +182,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `--version` adds the data layouts this build writes; `-V` stays one line.
+    static LONG_VERSION: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| pcmetrics_core::version::About::current().long());
+    let matches = Cli::command()
+        .long_version(LONG_VERSION.as_str())
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(&cli);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -215,6 +228,10 @@ fn load(cli: &Cli) -> Result<(Config, Settings)> {
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // Uninstall and status must work with a broken config; install checks it itself.
+    if let Command::Service { action } = cli.command {
+        return service::run(action, cli.data_dir.as_deref(), cli.config.as_deref());
+    }
     let (config, settings) = load(&cli)?;
     match cli.command {
         Command::Run(args) => run(settings, args).await,
@@ -250,6 +267,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Service { .. } => unreachable!("dispatched before the config is loaded"),
     }
 }
 

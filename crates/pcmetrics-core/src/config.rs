@@ -15,8 +15,11 @@
 //! `AWS_ENDPOINT_URL`, or from the `AWS_PROFILE` profile of `~/.aws/credentials`
 //! (`config/aws.rs`).
 //! Keys, tokens and header values are [`Secret`]s: they print as `<redacted>` everywhere.
+//! In the file each may instead be a reference to the OS keyring,
+//! `{ keyring = "<account>" }` ([`keyring`]), resolved when the config is validated.
 
 mod aws;
+pub mod keyring;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,6 +30,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::sample::SourceKind;
+
+pub use keyring::{KeyringError, KeyringRef, MemoryKeyring, OsKeyring, SecretSource, SecretStore};
 
 /// Environment variables that override file keys start with this and name
 /// `<SECTION>__<KEY>`.
@@ -41,14 +46,13 @@ pub const SECRET_KEYS: [&str; 5] = [
     "credential",
 ];
 
-/// Whether the value at `path` (`section.key`, or deeper for a table) is a credential:
-/// a [`SECRET_KEYS`] key, or any value of `catalog.headers` (API keys travel there).
+/// Whether the value at `path` (`section.key`, or deeper for a table) is a credential
+/// or inside one: a [`SECRET_KEYS`] key (or its keyring reference), or any value of
+/// `catalog.headers` (API keys travel there).
 fn is_secret_path(path: &str) -> bool {
     path == "catalog.headers"
         || path.starts_with("catalog.headers.")
-        || SECRET_KEYS
-            .iter()
-            .any(|k| path == *k || path.ends_with(&format!(".{k}")))
+        || path.split('.').any(|part| SECRET_KEYS.contains(&part))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -331,16 +335,16 @@ pub struct StorageConfig {
     /// s3: access key id. Fallback: `AWS_ACCESS_KEY_ID`, then the `AWS_PROFILE`
     /// profile. Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<Secret>,
+    pub access_key_id: Option<SecretSource>,
     /// s3: secret access key. Fallback: `AWS_SECRET_ACCESS_KEY`, then the
     /// `AWS_PROFILE` profile. Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_access_key: Option<Secret>,
+    pub secret_access_key: Option<SecretSource>,
     /// s3: session token of temporary credentials (AWS STS, SSO, `aws configure
     /// export-credentials`). Fallback: `AWS_SESSION_TOKEN`, when the keys come from
     /// `AWS_ACCESS_KEY_ID` too (a token belongs to its key). Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_token: Option<Secret>,
+    pub session_token: Option<SecretSource>,
     /// s3: path-style URLs (`http://host/bucket/key`), as MinIO needs. Default true.
     #[serde(default = "default_true")]
     pub path_style: bool,
@@ -380,12 +384,12 @@ pub struct CatalogConfig {
     /// rest: a fixed bearer token, if the catalog wants one. Never printed. Not together
     /// with `credential`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<Secret>,
+    pub token: Option<SecretSource>,
     /// rest: OAuth2 client credentials, "client_id:client_secret" (Polaris, Lakekeeper,
     /// Unity, Snowflake Open Catalog, Nessie): exchanged for a bearer token that is renewed
     /// before it expires. Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential: Option<Secret>,
+    pub credential: Option<SecretSource>,
     /// rest: where `credential` is exchanged for a token. Default `<uri>/v1/oauth/tokens`
     /// (the Iceberg REST spec's endpoint); an identity provider's token URL otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -396,7 +400,7 @@ pub struct CatalogConfig {
     /// rest: extra HTTP headers sent with every catalog request, name = value (e.g. an
     /// API gateway's key). Values are treated as secrets: never printed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, Secret>,
+    pub headers: BTreeMap<String, SecretSource>,
     /// rest: allow sending the token, credential or headers to a plain-http `uri`.
     /// Default false.
     #[serde(default)]
@@ -583,7 +587,7 @@ impl Config {
                     origin: origin.to_owned(),
                     message: if secret {
                         // serde quotes the value it could not take: not this one.
-                        "must be a string; put the value in quotes (value not shown)".to_owned()
+                        "must be the secret as a string in quotes, or a keyring reference { keyring = \"<account>\" } (value not shown)".to_owned()
                     } else {
                         e.inner().to_string()
                     },
@@ -611,14 +615,14 @@ impl Config {
         if s.access_key_id.is_none()
             && let Some(key) = var("AWS_ACCESS_KEY_ID")
         {
-            s.access_key_id = Some(Secret(key));
+            s.access_key_id = Some(SecretSource::value(key));
             // A session token is only valid with the key it was issued for.
             if s.session_token.is_none() {
-                s.session_token = var("AWS_SESSION_TOKEN").map(Secret);
+                s.session_token = var("AWS_SESSION_TOKEN").map(SecretSource::value);
             }
         }
         if s.secret_access_key.is_none() {
-            s.secret_access_key = var("AWS_SECRET_ACCESS_KEY").map(Secret);
+            s.secret_access_key = var("AWS_SECRET_ACCESS_KEY").map(SecretSource::value);
         }
         if s.region.is_none() {
             s.region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
@@ -631,10 +635,10 @@ impl Config {
         if let Some(name) = var("AWS_PROFILE") {
             if s.access_key_id.is_none() && s.secret_access_key.is_none() {
                 let keys = aws::profile_keys(&name, &var)?;
-                s.access_key_id = Some(keys.access_key_id);
-                s.secret_access_key = Some(keys.secret_access_key);
+                s.access_key_id = Some(SecretSource::Value(keys.access_key_id));
+                s.secret_access_key = Some(SecretSource::Value(keys.secret_access_key));
                 if s.session_token.is_none() {
-                    s.session_token = keys.session_token;
+                    s.session_token = keys.session_token.map(SecretSource::Value);
                 }
             }
             if s.region.is_none() {
@@ -655,12 +659,24 @@ impl Config {
         redact(&mut shown.storage.endpoint);
         redact(&mut shown.catalog.uri);
         redact(&mut shown.catalog.oauth2_server_uri);
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}"))
+        toml::to_string_pretty(&shown)
+            .map(|text| keyring::inline_references(&text))
+            .unwrap_or_else(|e| format!("# cannot render config: {e}"))
     }
 
-    /// Checks every value and resolves defaults that depend on the data dir.
+    /// Checks every value and resolves defaults that depend on the data dir, and keyring
+    /// references through the OS keyring (contacted only when a key in use is one).
     /// `data_dir_override` is `--data-dir`, which wins over the file.
     pub fn validate(&self, data_dir_override: Option<&Path>) -> Result<Settings, ConfigError> {
+        self.validate_with(data_dir_override, &OsKeyring::default())
+    }
+
+    /// [`Config::validate`], with keyring references resolved through `keyring`.
+    pub fn validate_with(
+        &self,
+        data_dir_override: Option<&Path>,
+        keyring: &dyn SecretStore,
+    ) -> Result<Settings, ConfigError> {
         let data_dir = data_dir_override
             .map(Path::to_path_buf)
             .or_else(|| self.data_dir.clone())
@@ -736,8 +752,8 @@ impl Config {
             ));
         }
 
-        let storage = self.storage_settings(&data_dir)?;
-        let catalog = self.catalog_settings(&data_dir, &storage)?;
+        let storage = self.storage_settings(&data_dir, keyring)?;
+        let catalog = self.catalog_settings(&data_dir, &storage, keyring)?;
         let notify = self.notify_settings(sampling_interval)?;
         let maintenance = self.maintenance_settings(&storage, &catalog)?;
 
@@ -852,7 +868,11 @@ impl Config {
         })
     }
 
-    fn storage_settings(&self, data_dir: &Path) -> Result<StorageSettings, ConfigError> {
+    fn storage_settings(
+        &self,
+        data_dir: &Path,
+        keyring: &dyn SecretStore,
+    ) -> Result<StorageSettings, ConfigError> {
         let s = &self.storage;
         match s.kind {
             StorageKind::Local => {
@@ -906,18 +926,31 @@ impl Config {
                         ));
                     }
                 }
-                let access_key_id = s.access_key_id.clone().ok_or_else(|| {
-                    ConfigError::invalid(
-                        "storage.access_key_id",
-                        "is not set; set it in the config file or in AWS_ACCESS_KEY_ID",
-                    )
-                })?;
-                let secret_access_key = s.secret_access_key.clone().ok_or_else(|| {
-                    ConfigError::invalid(
-                        "storage.secret_access_key",
-                        "is not set; set it in the config file or in AWS_SECRET_ACCESS_KEY",
-                    )
-                })?;
+                let access_key_id = s
+                    .access_key_id
+                    .as_ref()
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            "storage.access_key_id",
+                            "is not set; set it in the config file or in AWS_ACCESS_KEY_ID",
+                        )
+                    })?
+                    .resolve("storage.access_key_id", keyring)?;
+                let secret_access_key = s
+                    .secret_access_key
+                    .as_ref()
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            "storage.secret_access_key",
+                            "is not set; set it in the config file or in AWS_SECRET_ACCESS_KEY",
+                        )
+                    })?
+                    .resolve("storage.secret_access_key", keyring)?;
+                let session_token = match &s.session_token {
+                    Some(t) => Some(t.resolve("storage.session_token", keyring)?)
+                        .filter(|t| !t.expose().is_empty()),
+                    None => None,
+                };
                 let ca = match &s.ca_file {
                     Some(p) => Some(CaFile::load("storage.ca_file", p)?),
                     None => None,
@@ -928,7 +961,7 @@ impl Config {
                     bucket,
                     access_key_id,
                     secret_access_key,
-                    session_token: s.session_token.clone().filter(|t| !t.expose().is_empty()),
+                    session_token,
                     path_style: s.path_style,
                     allow_http: s.allow_http,
                     ca,
@@ -941,6 +974,7 @@ impl Config {
         &self,
         data_dir: &Path,
         storage: &StorageSettings,
+        keyring: &dyn SecretStore,
     ) -> Result<CatalogSettings, ConfigError> {
         let c = &self.catalog;
         match c.kind {
@@ -1021,7 +1055,7 @@ impl Config {
                     ));
                 }
                 let uri = uri.trim_end_matches('/').to_owned();
-                let auth = self.rest_auth(&uri)?;
+                let auth = self.rest_auth(&uri, keyring)?;
                 let sent = match &auth {
                     RestAuth::Token(_) => Some("catalog.token"),
                     RestAuth::OAuth2(_) => Some("catalog.credential"),
@@ -1063,6 +1097,7 @@ impl Config {
                             "is set by pcmetrics itself; for a bearer token use catalog.token or catalog.credential",
                         ));
                     }
+                    let value = value.resolve(&key, keyring)?;
                     // The value is a secret: say what is wrong without quoting it.
                     if reqwest::header::HeaderValue::from_str(value.expose()).is_err() {
                         return Err(ConfigError::invalid(
@@ -1070,7 +1105,7 @@ impl Config {
                             "is not a valid header value (value not shown); use visible ASCII characters and spaces only",
                         ));
                     }
-                    headers.push((name.clone(), value.clone()));
+                    headers.push((name.clone(), value));
                 }
                 let ca = match &c.ca_file {
                     Some(p) => Some(CaFile::load("catalog.ca_file", p)?),
@@ -1091,10 +1126,16 @@ impl Config {
 impl Config {
     /// `catalog.token` or `catalog.credential` (with its token endpoint and scope) for a
     /// REST catalog at `uri`.
-    fn rest_auth(&self, uri: &str) -> Result<RestAuth, ConfigError> {
+    fn rest_auth(&self, uri: &str, keyring: &dyn SecretStore) -> Result<RestAuth, ConfigError> {
         let c = &self.catalog;
-        let credential = c.credential.as_ref().filter(|t| !t.expose().is_empty());
-        let token = c.token.as_ref().filter(|t| !t.expose().is_empty());
+        let resolve = |key: &str, s: &Option<SecretSource>| match s {
+            Some(s) => Ok(Some(s.resolve(key, keyring)?).filter(|t| !t.expose().is_empty())),
+            None => Ok::<_, ConfigError>(None),
+        };
+        let credential = resolve("catalog.credential", &c.credential)?;
+        let token = resolve("catalog.token", &c.token)?;
+        let credential = credential.as_ref();
+        let token = token.as_ref();
         let Some(credential) = credential else {
             for (key, set) in [
                 ("catalog.oauth2_server_uri", c.oauth2_server_uri.is_some()),
@@ -1697,7 +1738,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.storage.access_key_id.unwrap().expose(), "fromfile");
+        assert_eq!(
+            c.storage.access_key_id,
+            Some(SecretSource::value("fromfile"))
+        );
     }
 
     #[test]
@@ -1884,7 +1928,7 @@ mod tests {
             env(&[("PCMETRICS_CATALOG__CREDENTIAL", "123456")]),
         )
         .unwrap();
-        assert_eq!(c.catalog.credential.unwrap().expose(), "123456");
+        assert_eq!(c.catalog.credential, Some(SecretSource::value("123456")));
         for bad in [
             "credential = 424242\n",
             "[catalog.headers]\nX-Api-Key = 424242\n",
@@ -1903,6 +1947,109 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(!e.contains("planted-header-7"), "{e}");
+    }
+
+    /// Keyring references resolve at validation, only where the settings use them; config
+    /// show prints the reference, never the secret.
+    #[test]
+    fn keyring_references_resolve_at_validation_and_show_as_references() {
+        let keyring = MemoryKeyring::default();
+        for (account, secret) in [
+            ("ak", "AKPLANTED"),
+            ("sk", "planted-secret-5"),
+            ("cred", "client:planted-client-6"),
+            ("hdr", "planted-header-8"),
+        ] {
+            keyring.set(account, "test", &Secret::new(secret)).unwrap();
+        }
+        let text = format!(
+            "{REST_HTTPS}credential = {{ keyring = \"cred\" }}\n[catalog.headers]\nX-Api-Key = {{ keyring = \"hdr\" }}\n"
+        )
+        .replace("access_key_id = \"k\"", "access_key_id = { keyring = \"ak\" }")
+        .replace("secret_access_key = \"s\"", "secret_access_key = { keyring = \"sk\" }");
+        let c = Config::from_toml_with_env("t", &text, Vec::new()).unwrap();
+        let s = c.validate_with(Some(Path::new("/d")), &keyring).unwrap();
+        let StorageSettings::S3(s3) = &s.storage else {
+            panic!()
+        };
+        assert_eq!(s3.access_key_id.expose(), "AKPLANTED");
+        assert_eq!(s3.secret_access_key.expose(), "planted-secret-5");
+        let CatalogSettings::Rest {
+            auth: RestAuth::OAuth2(o),
+            headers,
+            ..
+        } = &s.catalog
+        else {
+            panic!()
+        };
+        assert_eq!(o.client_secret.expose(), "planted-client-6");
+        assert_eq!(headers[0].1.expose(), "planted-header-8");
+        let shown = format!("{}\n{c:?}\n{s:?}", c.to_redacted_toml());
+        for secret in ["AKPLANTED", "planted-"] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
+        for line in [
+            "secret_access_key = { keyring = \"sk\" }\n",
+            "X-Api-Key = { keyring = \"hdr\" }\n",
+        ] {
+            assert!(c.to_redacted_toml().contains(line), "{line}: {shown}");
+        }
+        let again = Config::from_toml_with_env("t", &c.to_redacted_toml(), Vec::new()).unwrap();
+        assert_eq!(
+            again.storage.secret_access_key,
+            Some(SecretSource::keyring("sk")),
+            "config show prints the reference: {}",
+            c.to_redacted_toml()
+        );
+
+        // A reference the settings do not use is not read; one they use, without a
+        // keyring, is an error naming the key.
+        let unused = "[storage]\nroot = \"/x\"\n[catalog]\nuri = \"/x/c.db\"\n";
+        assert!(
+            parse(unused)
+                .unwrap()
+                .validate_with(Some(Path::new("/d")), &MemoryKeyring::unavailable())
+                .is_ok()
+        );
+        let e = c
+            .validate_with(Some(Path::new("/d")), &MemoryKeyring::unavailable())
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "storage.access_key_id: is kept in the OS keyring (service \"pcmetrics\", account \"ak\"), but no keyring is reachable"
+            ),
+            "{e}"
+        );
+        // The environment wins over a reference in the file, as over any file value.
+        let c = Config::from_toml_with_env(
+            "t",
+            &text,
+            env(&[
+                ("PCMETRICS_STORAGE__ACCESS_KEY_ID", "AKENV"),
+                ("PCMETRICS_STORAGE__SECRET_ACCESS_KEY", "env-secret"),
+                ("PCMETRICS_CATALOG__CREDENTIAL", "id:env-secret"),
+            ]),
+        )
+        .unwrap();
+        let e = c
+            .validate_with(Some(Path::new("/d")), &MemoryKeyring::unavailable())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("catalog.headers.X-Api-Key: "), "{e}");
+        // A malformed reference is a type error that quotes nothing.
+        for bad in [
+            "token = { keyring = \"a\", value = \"planted-9\" }\n",
+            "token = { secret = \"planted-9\" }\n",
+        ] {
+            let e = Config::from_toml_with_env("t", &format!("{REST_HTTPS}{bad}"), Vec::new())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("catalog.token"), "{e}");
+            assert!(
+                e.contains("{ keyring = ") && !e.contains("planted-9"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

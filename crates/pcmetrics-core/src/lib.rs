@@ -35,6 +35,8 @@
 //! syncing on their schedules until a shutdown future resolves, publishing [`pipeline::Event`]s.
 //!
 //! **[`config`]** parses and validates the TOML config into [`config::Settings`].
+//!
+//! **[`version`]**: this build's version and the buffer and table layouts it writes.
 
 pub mod buffer;
 pub mod clock;
@@ -51,5 +53,6 @@ pub mod read;
 pub mod redact;
 pub mod sample;
 pub mod sync;
+pub mod version;
 
 pub use error::{Error, Result};

@@ -22,10 +22,14 @@ pub fn pcmetrics<K: AsRef<str>, V: AsRef<str>>(
     cmd.output().expect("run pcmetrics")
 }
 
-/// Gives `cmd` only `env` from the outside (see [`pcmetrics`]).
+/// Gives `cmd` only `env` from the outside (see [`pcmetrics`]). No session bus either,
+/// so no test reaches the keyring of the user running it; a test that wants one passes
+/// `DBUS_SESSION_BUS_ADDRESS` (and `XDG_RUNTIME_DIR`) in `env`.
 pub fn isolate<K: AsRef<str>, V: AsRef<str>>(cmd: &mut Command, data_dir: &Path, env: &[(K, V)]) {
     cmd.env("HOME", data_dir)
-        .env("XDG_CONFIG_HOME", data_dir.join("no-config"));
+        .env("XDG_CONFIG_HOME", data_dir.join("no-config"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", data_dir.join("no-session"));
     for (k, _) in std::env::vars() {
         if k.starts_with("PCMETRICS_") || k.starts_with("AWS_") {
             cmd.env_remove(k);
