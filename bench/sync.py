@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Sync throughput: `pcmetrics sync` against the Python pipeline it replaces (pyarrow +
 pyiceberg), on the same samples, into the same kind of Iceberg table; embedded (local
-folder + SQL catalog) and S3 + REST (scripts/test-stack on its own ports); and one hour of
-1 s samples synced at once by pcmetrics against the original design's one Parquet file and
-one table append per collection. See bench/README.md ("Sync throughput").
+folder + SQL catalog) and S3 + REST (scripts/test-stack on its own ports), at two
+boundaries: Python reading pcmetrics' buffer, and Python handed the same rows as Python
+objects in memory; and one hour of 1 s samples synced at once by pcmetrics against the
+original design's one Parquet file and one table append per collection. See
+bench/README.md ("Sync throughput").
 
-    bench/sync.py [--rows 1000000] [--batch-rows 100000] [--only embedded,s3,hour]
-                  [--hour-samples 3600] [--per-collection-budget 600]
-                  [--pcmetrics-per-sample] [--keep] [--json FILE]
+    bench/sync.py [--rows 1000000] [--batch-rows 100000] [--only embedded,memory,s3,hour]
+                  [--repeat 1] [--hour-samples 3600] [--per-collection-budget 600]
+                  [--pcmetrics-per-sample] [--pcmetrics BIN] [--keep] [--json FILE]
 
 Creates the venv .cache/bench-sync-venv (pyiceberg[pyarrow,sql-sqlite,pyiceberg-core]
 0.12) and builds target/release/pcmetrics if missing. The driver is Python 3 stdlib only;
@@ -77,6 +79,8 @@ def ensure_venv():
 
 def ensure_pcmetrics():
     if not PCMETRICS.exists():
+        if PCMETRICS != REPO / "target" / "release" / "pcmetrics":
+            sys.exit(f"--pcmetrics: {PCMETRICS} does not exist")
         run(["cargo", "build", "--release", "-p", "pcmetrics-cli"], cwd=REPO)
 
 
@@ -157,6 +161,7 @@ class Pcmetrics:
 
     def sync(self, server_pids=(), quiet=False):
         """Timed: `pcmetrics sync --json`, process start to exit."""
+        load1 = os.getloadavg()[0]
         srv0, cpu0, t0 = server_ticks(server_pids), children_cpu(), time.perf_counter()
         out = self.cmd("sync", "--json", quiet=quiet)
         wall = time.perf_counter() - t0
@@ -165,7 +170,7 @@ class Pcmetrics:
         rep = json.loads(out)
         rep.pop("landed", None)
         return {"wall_s": wall, "cpu_s": cpu, "server_cpu_s": srv if server_pids else None,
-                "report": rep}
+                "load1": load1, "report": rep}
 
     def status(self):
         return json.loads(self.cmd("status", "--json"))
@@ -196,10 +201,11 @@ def stack_pids():
 # ---------------------------------------------------------------- (a)-(c): bulk
 
 
-def bulk(backend, work, args, s3=None):
-    """pcmetrics sync of N samples, then the Python pipeline on the same buffer rows."""
-    tag = time.strftime("%Y%m%d%H%M%S")
-    base = work / backend
+def bulk(backend, work, args, only, rep, s3=None):
+    """pcmetrics sync of N samples, then the Python pipeline on the same rows: read from the
+    buffer (when `backend` is in `only`), and handed over as Python objects (`memory`)."""
+    tag = time.strftime("%Y%m%d%H%M%S") + f"r{rep}"
+    base = work / f"{backend}-{rep}"
     base.mkdir(parents=True)
     if s3 is None:
         config = base / "empty.toml"
@@ -225,41 +231,71 @@ def bulk(backend, work, args, s3=None):
     pcm = Pcmetrics(base / "pcmetrics", config, extra)
 
     pcm.simulate(args.rows)
-    log(f"{backend}: timing pcmetrics sync of {args.rows} samples")
+    log(f"{backend} run {rep + 1}/{args.repeat}: timing pcmetrics sync of {args.rows} samples")
     p = pcm.sync(pids)
-    st = status = pcm.status()
-    meta = status["metadata_location"]
+    st = pcm.status()
+    meta = st["metadata_location"]
     p["table"] = worker("inspect", {"metadata": meta, "props": props})[0]["table"]
+    # The sync ends with a table maintenance run (it compacts the closed days of the
+    # backlog); its own report says how long that took.
+    p["maintenance"] = (st.get("last_maintenance") or {}).get("report")
     if s3 is None:
         data_dir = local_path(p["table"]["location"]) + "/data"
         p["data_dir_files"], p["data_dir_bytes"] = dir_stats(data_dir)
+    out = {"backend": backend, "rep": rep, "rows": args.rows, "pcmetrics": p}
 
-    if s3 is None:
-        py_root = base / "python"
-        cat = {"kind": "sql", "uri": f"sqlite:///{py_root}/catalog.db",
-               "warehouse": f"file://{py_root}/warehouse"}
-        landing = f"file://{py_root}/landing/pc_metrics"
-        py_root.mkdir()
-    else:
-        cat = {"kind": "rest", "uri": s3["PCMETRICS_TEST_REST_URI"], "props": props}
-        landing = f"s3://{s3['PCMETRICS_TEST_S3_BUCKET']}/landing/py_pc_metrics_{tag}"
-    last = st["buffer"]["last_seq"]
-    spec = {
-        "buffer": str(pcm.dir / "buffer.db"), "seq_lo": last - args.rows + 1, "seq_hi": last,
-        "host_id": st["host_id"], "hostname": st["hostname"], "source_metadata": meta,
-        "props": props, "catalog": cat, "table": f"bench.py_pc_metrics_{tag}",
-        "landing": landing, "batch_rows": args.batch_rows, "zstd_level": args.zstd_level,
-        "server_pids": pids,
-    }
-    log(f"{backend}: timing the Python pipeline on the same {args.rows} samples")
-    py, py_process = worker("bulk", spec)
-    py["process_wall_s"] = py_process
-    if s3 is None:
-        py["data_dir_files"], py["data_dir_bytes"] = dir_stats(local_path(py["table"]["location"]) + "/data")
-    for who, r in (("pcmetrics", p["table"]["records"]), ("python", py["table"]["records"])):
+    def sql_catalog(root):
+        root.mkdir()
+        return ({"kind": "sql", "uri": f"sqlite:///{root}/catalog.db",
+                 "warehouse": f"file://{root}/warehouse"}, f"file://{root}/landing/pc_metrics")
+
+    if backend in only:
+        if s3 is None:
+            cat, landing = sql_catalog(base / "python")
+        else:
+            cat = {"kind": "rest", "uri": s3["PCMETRICS_TEST_REST_URI"], "props": props}
+            landing = f"s3://{s3['PCMETRICS_TEST_S3_BUCKET']}/landing/py_pc_metrics_{tag}"
+        last = st["buffer"]["last_seq"]
+        spec = {
+            "buffer": str(pcm.dir / "buffer.db"), "seq_lo": last - args.rows + 1, "seq_hi": last,
+            "host_id": st["host_id"], "hostname": st["hostname"], "source_metadata": meta,
+            "props": props, "catalog": cat, "table": f"bench.py_pc_metrics_{tag}",
+            "landing": landing, "batch_rows": args.batch_rows, "zstd_level": args.zstd_level,
+            "server_pids": pids,
+        }
+        log(f"{backend} run {rep + 1}/{args.repeat}: timing the Python pipeline from the "
+            f"buffer on the same {args.rows} samples")
+        py, py_process = worker("bulk", spec)
+        py["process_wall_s"] = py_process
+        if s3 is None:
+            py["data_dir_files"], py["data_dir_bytes"] = dir_stats(local_path(py["table"]["location"]) + "/data")
+        out["python"] = py
+
+    if "memory" in only:
+        out["memory"] = {}
+        for name, partitioned in (("unpartitioned", False), ("day", True)):
+            if s3 is None:
+                cat, landing = sql_catalog(base / f"python-memory-{name}")
+            else:
+                cat = {"kind": "rest", "uri": s3["PCMETRICS_TEST_REST_URI"], "props": props}
+                landing = (f"s3://{s3['PCMETRICS_TEST_S3_BUCKET']}/landing/"
+                           f"py_mem_{name}_{tag}")
+            spec = {"source_metadata": meta, "props": props, "catalog": cat,
+                    "table": f"bench.py_mem_{name}_{tag}", "landing": landing,
+                    "zstd_level": args.zstd_level, "partitioned": partitioned}
+            log(f"{backend} run {rep + 1}/{args.repeat}: timing the Python pipeline from "
+                f"Python objects, {name}")
+            m, m_process = worker("memory", spec)
+            m["process_wall_s"] = m_process
+            out["memory"][name] = m
+
+    tables = [("pcmetrics", p["table"]["records"])]
+    tables += [("python", out["python"]["table"]["records"])] if "python" in out else []
+    tables += [(f"python memory {k}", v["table"]["records"]) for k, v in out.get("memory", {}).items()]
+    for who, r in tables:
         if r != args.rows:
             log(f"WARNING: {backend}: the {who} table has {r} rows, expected {args.rows}")
-    return {"backend": backend, "rows": args.rows, "pcmetrics": p, "python": py}
+    return out
 
 
 # ---------------------------------------------------------------- (d): one hour
@@ -356,57 +392,157 @@ def fmt_s(x, digits=2):
     return f"{x:.{digits}f}" if x is not None else "–"
 
 
-def report_bulk(results, args):
-    print()
-    print(f"### Sync of {fmt_int(args.rows)} samples (1 s apart), batches of "
-          f"{fmt_int(args.batch_rows)}; {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}")
-    print()
-    print("| backend | pipeline | timed s | rows/s | CPU s | files | snapshots | table bytes | B/sample | pcmetrics ÷ this |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        n, p, py = r["rows"], r["pcmetrics"], r["python"]
-        prate = n / p["wall_s"]
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def maintenance_s(p):
+    m = p.get("maintenance")
+    return m["duration_ms"] / 1000 if m else 0.0
+
+
+def bulk_lines(r):
+    """The pipelines of one run: (key, label, timed s, CPU s, table stats, load avg);
+    pcmetrics first, then the same run without its maintenance step."""
+    p = r["pcmetrics"]
+    lines = [
+        ("pcm", "pcmetrics `sync`: buffer → snapshot (process start → exit)", p["wall_s"],
+         p["cpu_s"], p["table"], p["load1"]),
+        ("pcm-", "pcmetrics `sync` without its maintenance step (same run)",
+         p["wall_s"] - maintenance_s(p), None, p["table"], p["load1"]),
+    ]
+    if "python" in r:
+        py = r["python"]
         ph = py["phases"]
-        ba = ph["build"] + ph["append"]
-        lines = [
-            ("pcmetrics `sync` (process start → exit)", p["wall_s"], p["cpu_s"], p["table"]),
-            ("python: load + read + build + land + append", py["wall_s"], py["cpu_s"], py["table"]),
-            ("python: build + append only", ba, None, py["table"]),
+        lines += [
+            ("buf", "python: buffer → snapshot (load + read + build + land + append)",
+             py["wall_s"], py["cpu_s"], py["table"], py["load1"]),
+            ("buf-", "python: build + append only (of the row above)",
+             ph["build"] + ph["append"], None, py["table"], py["load1"]),
         ]
-        for name, wall, cpu, t in lines:
-            rate = n / wall
-            print(f"| {r['backend']} | {name} | {fmt_s(wall)} | {fmt_int(round(rate))} | {fmt_s(cpu)} "
-                  f"| {t['data_files']} | {t['snapshots']} | {fmt_int(t['files_size'])} "
-                  f"| {t['files_size'] / n:.1f} | {prate / rate:.2f}× |")
+    labels = {"unpartitioned": "unpartitioned", "day": "partitioned by day(ts)"}
+    for name, m in r.get("memory", {}).items():
+        lines.append((f"mem-{name}", f"python: objects in memory → snapshot, {labels[name]}",
+                       m["wall_s"], m["cpu_s"], m["table"], m["load1"]))
+    return lines
+
+
+def report_bulk(results, args):
+    n = args.rows
+    backends = list(dict.fromkeys(r["backend"] for r in results))
     print()
-    print("Where the time goes (s). pcmetrics: its own `duration_ms` (from taking the sync "
-          "lock to the last ack) inside the process wall time; Python: phases of the timed "
-          "section, and the whole worker process (interpreter, imports, table creation) for "
-          "reference.")
+    print(f"### Sync of {fmt_int(n)} samples (1 s apart), batches of {fmt_int(args.batch_rows)}; "
+          f"{os.cpu_count()} CPUs; {args.repeat} run(s) per backend, pcmetrics and Python in turn")
     print()
-    print("| backend | pipeline | process s | in-process s | load table | read buffer | build Arrow | land | append | S3+REST servers CPU s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("Medians over the runs. The ratios are the medians of each run's ratio (both sides "
+          "timed back to back, under the same load; range in brackets): `÷ this` against "
+          "pcmetrics' whole `sync`, `w/o maint. ÷ this` against the same run up to its last "
+          "commit, without the maintenance that follows it. Load: the 1-minute load average "
+          "when each timed section started (range over the runs).")
+    print()
+    print("| backend | pipeline | timed s | rows/s | CPU s | files | snapshots | table bytes | B/sample | pcmetrics ÷ this | w/o maint. ÷ this | load avg |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+
+    def ratio(xs):
+        rng = f" ({min(xs):.2f}–{max(xs):.2f})" if len(xs) > 1 else ""
+        return f"{median(xs):.2f}×{rng}"
+
+    for b in backends:
+        per_run = [bulk_lines(r) for r in results if r["backend"] == b]
+        for i, (key, name, _, _, t, _) in enumerate(per_run[0]):
+            walls = [lines[i][2] for lines in per_run]
+            cpus = [lines[i][3] for lines in per_run if lines[i][3] is not None]
+            loads = [lines[i][5] for lines in per_run]
+            full = ratio([lines[i][2] / lines[0][2] for lines in per_run]) if i else "1.00×"
+            bare = (ratio([lines[i][2] / lines[1][2] for lines in per_run]) if i > 1 else
+                    "–" if i == 0 else "1.00×")
+            lrng = f"{min(loads):.1f}–{max(loads):.1f}" if len(loads) > 1 else f"{loads[0]:.1f}"
+            print(f"| {b} | {name} | {fmt_s(median(walls))} | {fmt_int(round(n / median(walls)))} "
+                  f"| {fmt_s(median(cpus)) if cpus else '–'} | {t['data_files']} | {t['snapshots']} "
+                  f"| {fmt_int(t['files_size'])} | {t['files_size'] / n:.1f} | {full} | {bare} "
+                  f"| {lrng} |")
+    if args.repeat > 1:
+        print()
+        print("Every run, in the order they ran (derived rows left out):")
+        print()
+        print("| run | backend | pipeline | timed s | rows/s | pcmetrics ÷ this | w/o maint. ÷ this | load avg |")
+        print("|---:|---|---|---:|---:|---:|---:|---:|")
+        for r in results:
+            lines = bulk_lines(r)
+            for key, name, wall, _, _, load in lines:
+                if key.endswith("-"):
+                    continue
+                bare = f"{wall / lines[1][2]:.2f}×" if key != "pcm" else "–"
+                print(f"| {r['rep'] + 1} | {r['backend']} | {name} | {fmt_s(wall)} | "
+                      f"{fmt_int(round(n / wall))} | {wall / lines[0][2]:.2f}× | {bare} | {load:.1f} |")
+    print()
+    print("Where the time goes (s, medians). pcmetrics: its own `duration_ms` (from taking "
+          "the sync lock to the end of its maintenance run) and the maintenance run's inside "
+          "the process wall time; Python from the buffer: phases of the timed section, and "
+          "the whole worker process (interpreter, imports, table creation) for reference.")
+    print()
+    print("| backend | pipeline | process s | in-process s | maintenance | load table | read buffer | build Arrow | land | append | S3+REST servers CPU s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for b in backends:
+        rs = [r for r in results if r["backend"] == b]
+        med = lambda f, rs=rs: median([f(r) for r in rs])
+        srv = lambda who, rs=rs: (None if rs[0][who]["server_cpu_s"] is None
+                                  else median([r[who]["server_cpu_s"] for r in rs]))
+        print(f"| {b} | pcmetrics | {fmt_s(med(lambda r: r['pcmetrics']['wall_s']))} | "
+              f"{fmt_s(med(lambda r: r['pcmetrics']['report']['duration_ms'] / 1000))} | "
+              f"{fmt_s(med(lambda r: maintenance_s(r['pcmetrics'])))} | – | – | – | – | – "
+              f"| {fmt_s(srv('pcmetrics'))} |")
+        rs = [r for r in rs if "python" in r]
+        if not rs:
+            continue
+        ph = lambda k, rs=rs: fmt_s(median([r["python"]["phases"][k] for r in rs]))
+        print(f"| {b} | python | {fmt_s(median([r['python']['process_wall_s'] for r in rs]))} | "
+              f"{fmt_s(median([r['python']['wall_s'] for r in rs]))} | – | {ph('load')} | "
+              f"{ph('read')} | {ph('build')} | {ph('land')} | {ph('append')} | "
+              f"{fmt_s(srv('python', rs))} |")
+    mem_runs = [r for r in results if "memory" in r]
+    if mem_runs:
+        print()
+        print("Python from objects in memory (s, medians): the timed phases; set-up (untimed) is "
+              "reading the pcmetrics table and turning it into one dict per sample.")
+        print()
+        print("| backend | table | timed s | load table | to columns | build Arrow | land (1 file) | append | set-up s |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for b in backends:
+            for name in ("unpartitioned", "day"):
+                ms = [r["memory"][name] for r in mem_runs if r["backend"] == b]
+                if not ms:
+                    continue
+                med = lambda f, ms=ms: fmt_s(median([f(m) for m in ms]))
+                print(f"| {b} | {name} | {med(lambda m: m['wall_s'])} | "
+                      + " | ".join(med(lambda m, k=k: m["phases"][k])
+                                   for k in ("load", "columns", "build", "land", "append"))
+                      + f" | {med(lambda m: m['setup_load_s'])} |")
+    print()
     for r in results:
-        p, py = r["pcmetrics"], r["python"]
-        ph = py["phases"]
-        print(f"| {r['backend']} | pcmetrics | {fmt_s(p['wall_s'])} | "
-              f"{fmt_s(p['report']['duration_ms'] / 1000)} | – | – | – | – | – | {fmt_s(p['server_cpu_s'])} |")
-        print(f"| {r['backend']} | python | {fmt_s(py['process_wall_s'])} | {fmt_s(py['wall_s'])} | "
-              f"{fmt_s(ph['load'])} | {fmt_s(ph['read'])} | {fmt_s(ph['build'])} | {fmt_s(ph['land'])} | "
-              f"{fmt_s(ph['append'])} | {fmt_s(py['server_cpu_s'])} |")
-    print()
-    for r in results:
-        p, py = r["pcmetrics"], r["python"]
+        p = r["pcmetrics"]
         rep = p["report"]
-        extra = ""
-        if "data_dir_bytes" in p:
-            extra = (f"; under data/: pcmetrics {p['data_dir_files']} files {fmt_int(p['data_dir_bytes'])} B, "
-                     f"python {py['data_dir_files']} files {fmt_int(py['data_dir_bytes'])} B")
-        print(f"- {r['backend']}: pcmetrics reported {fmt_int(rep['rows'])} rows, {rep['batches']} batches, "
-              f"{rep['files']} files, {fmt_int(rep['bytes'])} B; tables hold {fmt_int(p['table']['records'])} "
-              f"(pcmetrics) and {fmt_int(py['table']['records'])} (python) rows; python landed "
-              f"{py['landing_files']} files in {py['batches']} appends{extra}")
+        m = p.get("maintenance") or {}
+        line = (f"- {r['backend']} run {r['rep'] + 1}: pcmetrics reported {fmt_int(rep['rows'])} rows, "
+                f"{rep['batches']} batches, {rep['files']} files, {fmt_int(rep['bytes'])} B, then "
+                f"maintenance compacted {m.get('days_compacted', 0)} closed days and "
+                f"{m.get('hours_compacted', 0)} closed hours ({fmt_int(m.get('rows_compacted', 0))} "
+                f"rows) in {maintenance_s(p):.2f} s; its table "
+                f"holds {fmt_int(p['table']['records'])} rows")
+        if "python" in r:
+            py = r["python"]
+            line += (f"; python from the buffer: {fmt_int(py['table']['records'])} rows, "
+                     f"{py['landing_files']} landing files in {py['batches']} appends")
+            if "data_dir_bytes" in p:
+                line += (f"; under data/: pcmetrics {p['data_dir_files']} files "
+                         f"{fmt_int(p['data_dir_bytes'])} B (compacted days included), python "
+                         f"{py['data_dir_files']} files {fmt_int(py['data_dir_bytes'])} B")
+        for name, mm in r.get("memory", {}).items():
+            line += (f"; python from memory, {name}: {fmt_int(mm['table']['records'])} rows, "
+                     f"{mm['table']['data_files']} data file(s), 1 landing file, 1 append")
+        print(line)
 
 
 def line_fit_total(per, n):
@@ -497,7 +633,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="samples for the bulk syncs")
     ap.add_argument("--batch-rows", type=int, default=100_000, help="rows per batch / append")
-    ap.add_argument("--only", default="embedded,s3,hour", help="comma list of embedded, s3, hour")
+    ap.add_argument("--only", default="embedded,memory,s3,hour",
+                    help="comma list of: embedded, s3 (pcmetrics, and Python reading its "
+                         "buffer, on that backend); memory (Python handed the same rows as "
+                         "Python objects, on each backend that runs; alone: embedded); hour")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each bulk part, pcmetrics and Python in turn; medians are "
+                         "reported")
     ap.add_argument("--hour-samples", type=int, default=3600)
     ap.add_argument("--per-collection-budget", type=float, default=600,
                     help="seconds the per-collection Python run may take before it stops and "
@@ -507,12 +649,20 @@ def main():
                          "design's shape with pcmetrics' writer), same budget")
     ap.add_argument("--zstd-level", type=int, default=3, help="Python's Parquet zstd level "
                     "(pcmetrics writes level 3)")
+    ap.add_argument("--pcmetrics", metavar="BIN", type=Path,
+                    help="the pcmetrics binary to time (default target/release/pcmetrics, "
+                         "built if missing)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
     ap.add_argument("--json", metavar="FILE", help="also write the raw measurements to FILE")
     args = ap.parse_args()
     only = set(args.only.split(","))
-    if not only <= {"embedded", "s3", "hour"}:
-        ap.error("--only: use embedded, s3, hour")
+    if not only <= {"embedded", "memory", "s3", "hour"}:
+        ap.error("--only: use embedded, memory, s3, hour")
+    if args.repeat < 1:
+        ap.error("--repeat: at least 1")
+    if args.pcmetrics:
+        global PCMETRICS
+        PCMETRICS = args.pcmetrics.resolve()
 
     ensure_venv()
     ensure_pcmetrics()
@@ -521,13 +671,21 @@ def main():
     results, hour_result = [], None
     t0 = time.time()
     try:
-        if "embedded" in only:
-            results.append(bulk("embedded", work, args))
+        s3 = None
         if "s3" in only:
             stack("up")
-            try:
-                results.append(bulk("s3", work, args, s3=stack_env()))
-            finally:
+            s3 = stack_env()
+        try:
+            for rep in range(args.repeat):
+                if "embedded" in only or ("memory" in only and "s3" not in only):
+                    results.append(bulk("embedded", work, args, only, rep))
+                if s3:
+                    results.append(bulk("s3", work, args, only, rep, s3=s3))
+                if not args.keep:
+                    for d in work.glob(f"*-{rep}"):
+                        shutil.rmtree(d, ignore_errors=True)
+        finally:
+            if s3:
                 stack("down")
         if "hour" in only:
             hour_result = hour(work, args)

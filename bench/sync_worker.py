@@ -2,11 +2,15 @@
 """The Python side of bench/sync.py, run with the venv's python (pyarrow + pyiceberg):
 the pipeline pcmetrics replaces, timed from the inside. Not meant to be run by hand.
 
-    sync_worker.py bulk|per-collection|inspect   < spec.json   > result.json (last line)
+    sync_worker.py bulk|memory|per-collection|inspect   < spec.json   > result.json (last line)
 
 bulk            the samples of a pcmetrics buffer, in batches of `batch_rows`: read from the
                 buffer (sqlite3), build an Arrow table with the table's schema, write one
                 landing Parquet file per UTC day, `table.append()`; one append per batch.
+memory          the rows a pcmetrics table holds, loaded untimed into Python objects (one
+                dict per sample, as a Python collector would hold them); timed: to column
+                lists, Arrow table, one zstd landing Parquet file, one `table.append()` (SQL
+                or REST catalog), unpartitioned or partitioned like the pcmetrics table.
 per-collection  the original design: per sample one Arrow table, one landing Parquet file,
                 one `table.append()` (stops at `budget_s`).
 inspect         snapshots, files, rows and bytes of a table, from its metadata file.
@@ -16,6 +20,7 @@ tables are the same shape.
 """
 
 import bisect
+import gc
 import json
 import os
 import resource
@@ -30,6 +35,7 @@ from pyiceberg.catalog.rest import RestCatalog
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 from verify_table import detail as decode_detail  # noqa: E402  (the buffer's detail, BLOB or JSON)
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
 from pyiceberg.table import StaticTable
 
 DAY_US = 86_400_000_000
@@ -63,15 +69,17 @@ def catalog(spec):
     return RestCatalog("bench", uri=spec["uri"], **spec.get("props", {}))
 
 
-def create_table(spec):
-    """The Python table: same schema and partition spec as the pcmetrics table, Parquet
-    zstd at the level pcmetrics uses, in its own catalog (or namespace)."""
+def create_table(spec, partitioned=True):
+    """The Python table: same schema and partition spec as the pcmetrics table (or no
+    partitioning), Parquet zstd at the level pcmetrics uses, in its own catalog (or
+    namespace)."""
     src = StaticTable.from_metadata(spec["source_metadata"], properties=spec.get("props", {}))
     cat = catalog(spec["catalog"])
     ns = spec["table"].rsplit(".", 1)[0]
     cat.create_namespace_if_not_exists(ns)
     cat.create_table(
-        spec["table"], schema=src.schema(), partition_spec=src.spec(),
+        spec["table"], schema=src.schema(),
+        partition_spec=src.spec() if partitioned else UNPARTITIONED_PARTITION_SPEC,
         properties={
             "write.parquet.compression-codec": "zstd",
             "write.parquet.compression-level": str(spec["zstd_level"]),
@@ -87,7 +95,7 @@ def read_rows(db, lo, hi, limit):
     ).fetchall()
 
 
-def build(rows, host_id, hostname, schema):
+def build(rows, host_id, hostname, buf_id, schema):
     """Buffer rows -> pyarrow Table with the Iceberg schema (as scripts/verify_table.py maps
     them: scalar columns as they are, `detail` decodes to [cores, disks, networks, temps])."""
     n = len(rows)
@@ -106,7 +114,7 @@ def build(rows, host_id, hostname, schema):
         "swap_total_bytes": st, "swap_used_bytes": su,
         "disk_read_bps": dr, "disk_write_bps": dw, "disks": disks,
         "net_rx_bps": nr, "net_tx_bps": nt, "networks": nets, "temperatures": temps,
-        "process_count": procs, "uptime_s": up,
+        "process_count": procs, "uptime_s": up, "buffer_id": [buf_id] * n,
     }
     arrays = [pa.array(data[f.name], type=f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema), ts
@@ -146,15 +154,26 @@ def table_stats(t):
     }
 
 
+def buffer_id(db):
+    """The buffer's id (the table's `buffer_id` column), None in buffers older than it."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'buffer_id'").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return row[0] if row else None
+
+
 def bulk(spec):
     cat = create_table(spec)
     db = sqlite3.connect(f"file:{spec['buffer']}?mode=ro", uri=True)
     host_id, hostname, level = spec["host_id"], spec["hostname"], spec["zstd_level"]
+    buf_id = buffer_id(db)
     lo, hi, batch_rows = spec["seq_lo"], spec["seq_hi"], spec["batch_rows"]
     pids = spec.get("server_pids", [])
     phases = {"load": 0.0, "read": 0.0, "build": 0.0, "land": 0.0, "append": 0.0}
     landing_files = batches = rows_total = 0
 
+    load1 = os.getloadavg()[0]
     srv0, cpu0, t0 = server_ticks(pids), cpu_s(), time.perf_counter()
     # ---- timed: what `pcmetrics sync` does after it has started and opened its buffer
     table = cat.load_table(spec["table"])
@@ -166,7 +185,7 @@ def bulk(spec):
         if not rows:
             break
         t1 = time.perf_counter()
-        arrow, ts = build(rows, host_id, hostname, schema)
+        arrow, ts = build(rows, host_id, hostname, buf_id, schema)
         t2 = time.perf_counter()
         batches += 1
         for date, off, n in day_slices(ts):
@@ -189,9 +208,60 @@ def bulk(spec):
     srv = (server_ticks(pids) - srv0) / CLK_TCK
     # ---- end of timed section
     return {
-        "rows": rows_total, "batches": batches, "wall_s": wall, "cpu_s": cpu,
+        "rows": rows_total, "batches": batches, "wall_s": wall, "cpu_s": cpu, "load1": load1,
         "server_cpu_s": srv if pids else None, "phases": phases,
         "landing_files": landing_files, "table": table_stats(table),
+    }
+
+
+def load_samples(spec):
+    """Untimed set-up of `memory`: every row of the pcmetrics table as one dict per sample
+    (nested structs as dicts, lists as lists), in seq order; `ts` as int microseconds, as a
+    collector keeps its clock (datetime objects would only make Python slower)."""
+    src = StaticTable.from_metadata(spec["source_metadata"], properties=spec.get("props", {}))
+    arrow = src.scan().to_arrow().sort_by("seq")
+    i = arrow.schema.get_field_index("ts")
+    arrow = arrow.set_column(i, "ts", arrow.column(i).cast(pa.int64()))
+    samples = arrow.to_pylist()
+    del arrow
+    return samples
+
+
+def memory(spec):
+    """Python objects in memory -> committed snapshot: the boundary a Python pipeline that
+    already holds its samples (a psutil collector) would have."""
+    t = time.perf_counter()
+    samples = load_samples(spec)
+    load_s = time.perf_counter() - t
+    cat = create_table(spec, partitioned=spec["partitioned"])
+    gc.collect()
+    level, host_id = spec["zstd_level"], samples[0]["host_id"]
+
+    load1 = os.getloadavg()[0]
+    cpu0, t0 = cpu_s(), time.perf_counter()
+    # ---- timed: what `pcmetrics sync` does with rows, from Python objects
+    table = cat.load_table(spec["table"])
+    schema = table.schema().as_arrow()
+    t1 = time.perf_counter()
+    columns = [[s[name] for s in samples] for name in schema.names]
+    t2 = time.perf_counter()
+    arrow = pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema)
+    t3 = time.perf_counter()
+    write_landing(table.io, spec["landing"], host_id, f"python-{len(samples)}.parquet", arrow, level)
+    t4 = time.perf_counter()
+    table.append(arrow)
+    t5 = time.perf_counter()
+    wall = t5 - t0
+    cpu = cpu_s() - cpu0
+    # ---- end of timed section
+    phases = {"load": t1 - t0, "columns": t2 - t1, "build": t3 - t2, "land": t4 - t3,
+              "append": t5 - t4}
+    return {
+        "rows": len(samples), "partitioned": spec["partitioned"], "wall_s": wall, "cpu_s": cpu,
+        "load1": load1, "phases": phases, "setup_load_s": load_s,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "landing_files": 1, "table": table_stats(table),
     }
 
 
@@ -199,6 +269,7 @@ def per_collection(spec):
     cat = create_table(spec)
     db = sqlite3.connect(f"file:{spec['buffer']}?mode=ro", uri=True)
     host_id, hostname, level = spec["host_id"], spec["hostname"], spec["zstd_level"]
+    buf_id = buffer_id(db)
     rows = read_rows(db, spec["seq_lo"], spec["seq_hi"], spec["seq_hi"] - spec["seq_lo"] + 1)
     table = cat.load_table(spec["table"])
     schema = table.schema().as_arrow()
@@ -209,7 +280,7 @@ def per_collection(spec):
     # ---- timed: per collected sample, what the original design did with it
     for row in rows:
         s = time.perf_counter()
-        arrow, ts = build([row], host_id, hostname, schema)
+        arrow, ts = build([row], host_id, hostname, buf_id, schema)
         date = datetime.fromtimestamp(ts[0] / 1e6, timezone.utc).strftime("%Y-%m-%d")
         write_landing(table.io, spec["landing"], host_id,
                       f"date={date}/sample-{row[0]:08d}.parquet", arrow, level)
@@ -237,7 +308,8 @@ def inspect(spec):
 def main():
     mode = sys.argv[1]
     spec = json.load(sys.stdin)
-    fn = {"bulk": bulk, "per-collection": per_collection, "inspect": inspect}[mode]
+    fn = {"bulk": bulk, "memory": memory, "per-collection": per_collection,
+          "inspect": inspect}[mode]
     print(json.dumps(fn(spec)), flush=True)
 
 
