@@ -287,6 +287,8 @@ impl AppService {
             opts,
         });
         app.live.lock().unwrap().pending = app.reader.lock().unwrap().pending()?;
+        // Paused before the last exit: stay paused (the user asked to stop recording).
+        app.live.lock().unwrap().paused = paused_marker(&app.settings().data_dir).exists();
         app.spawn_pump();
         let mut running = app.running.lock().await;
         *running = Some(app.launch(settings));
@@ -509,7 +511,24 @@ impl AppService {
         Ok(controller.sync_now().await?)
     }
 
+    /// Pauses or resumes sampling. Remembered in the data dir, so a restart (login,
+    /// reboot) keeps it.
     pub async fn set_paused(&self, paused: bool) -> bool {
+        let marker = paused_marker(&self.settings().data_dir);
+        let remembered = if paused {
+            std::fs::write(
+                &marker,
+                b"paused from the tray app; resume there or delete this file\n",
+            )
+        } else {
+            std::fs::remove_file(&marker).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+        };
+        if let Err(e) = remembered {
+            tracing::warn!("cannot remember the pause in {}: {e}", marker.display());
+        }
         self.live.lock().unwrap().paused = paused;
         if let Some(r) = self.running.lock().await.as_ref() {
             r.controller.set_paused(paused);
@@ -666,6 +685,11 @@ async fn run_pipeline(
         let _ = stopped.await;
     };
     pipeline::run_controlled(settings, source, shutdown, Some(events), inbox).await
+}
+
+/// `<data dir>/paused`: present while the user has paused sampling.
+fn paused_marker(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("paused")
 }
 
 #[cfg(test)]

@@ -187,6 +187,30 @@ async fn pause_stops_sampling_and_resume_restarts_it() {
     app.stop(Duration::from_secs(10)).await;
 }
 
+/// A paused app stays paused across a restart (a reboot must not resume recording the
+/// user asked to stop), and resumes only when asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = start(dir.path(), CONFIG).await;
+    app.set_paused(true).await;
+    app.stop(Duration::from_secs(10)).await;
+    drop(app);
+
+    let (app, _) = start(dir.path(), CONFIG).await;
+    assert!(app.live().paused, "still paused after a restart");
+    let held = app.sync_status().await.unwrap().newest_sample_us;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.sync_status().await.unwrap().newest_sample_us, held);
+    app.set_paused(false).await;
+    app.stop(Duration::from_secs(10)).await;
+    drop(app);
+
+    let (app, _) = start(dir.path(), CONFIG).await;
+    assert!(!app.live().paused, "resumed for good");
+    app.stop(Duration::from_secs(10)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saved_settings_are_validated_written_and_applied() {
     let dir = tempfile::tempdir().unwrap();
