@@ -7,25 +7,10 @@ mod common;
 mod stack;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::text;
+use common::{run_ok, text};
 use stack::{Stack, unique_table};
-
-fn run(dir: &Path, config_toml: &str, env: &[(&str, String)], args: &[&str]) -> Output {
-    let cfg = dir.join("pcmetrics.toml");
-    std::fs::write(&cfg, config_toml).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
-    cmd.arg("--data-dir")
-        .arg(dir)
-        .arg("--config")
-        .arg(&cfg)
-        .args(args);
-    common::isolate(&mut cmd, dir, env);
-    let o = cmd.output().unwrap();
-    assert!(o.status.success(), "pcmetrics {args:?}: {}", text(&o));
-    o
-}
 
 fn host_id(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("host-id"))
@@ -43,7 +28,7 @@ fn two_pcs_are_listed(config_toml: &str, env: &[(&str, String)]) {
         (&b, "600", "1m", "2026-11-21T20:00:00Z"),
     ] {
         std::fs::create_dir(dir).unwrap();
-        run(
+        run_ok(
             dir,
             config_toml,
             env,
@@ -57,10 +42,10 @@ fn two_pcs_are_listed(config_toml: &str, env: &[(&str, String)]) {
                 start,
             ],
         );
-        run(dir, config_toml, env, &["sync"]);
+        run_ok(dir, config_toml, env, &["sync"]);
     }
     let listed = |dir: &Path| -> serde_json::Value {
-        serde_json::from_slice(&run(dir, config_toml, env, &["hosts", "--json"]).stdout).unwrap()
+        serde_json::from_slice(&run_ok(dir, config_toml, env, &["hosts", "--json"]).stdout).unwrap()
     };
     let check = |hosts: &serde_json::Value| {
         let hosts = hosts.as_array().unwrap();
@@ -78,10 +63,10 @@ fn two_pcs_are_listed(config_toml: &str, env: &[(&str, String)]) {
     let before = listed(&b);
     check(&before);
     // Compaction rewrites the closed days into one file per PC: same answer.
-    run(&a, config_toml, env, &["maintain"]);
+    run_ok(&a, config_toml, env, &["maintain"]);
     let after = listed(&a);
     check(&after);
-    let text = String::from_utf8(run(&a, config_toml, env, &["hosts"]).stdout).unwrap();
+    let text = String::from_utf8(run_ok(&a, config_toml, env, &["hosts"]).stdout).unwrap();
     assert!(
         text.contains("(this PC)") && text.contains(&host_id(&b)),
         "{text}"
@@ -111,13 +96,13 @@ fn history_of_another_pc(config_toml: &str, env: &[(&str, String)]) {
     let (a, b) = (root.path().join("a"), root.path().join("b"));
     for (dir, samples) in [(&a, "90"), (&b, "120")] {
         std::fs::create_dir(dir).unwrap();
-        run(
+        run_ok(
             dir,
             config_toml,
             env,
             &["simulate", "--samples", samples, "--step", "1m"],
         );
-        run(dir, config_toml, env, &["sync"]);
+        run_ok(dir, config_toml, env, &["sync"]);
     }
     let json = |dir: &Path, args: &[&str]| -> serde_json::Value {
         let mut all = vec![
@@ -125,7 +110,7 @@ fn history_of_another_pc(config_toml: &str, env: &[(&str, String)]) {
         ];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--format", "json"]);
-        serde_json::from_slice(&run(dir, config_toml, env, &all).stdout).unwrap()
+        serde_json::from_slice(&run_ok(dir, config_toml, env, &all).stdout).unwrap()
     };
     let own = json(&b, &[]);
     let from_a = json(&a, &["--host", &host_id(&b)]);
@@ -201,13 +186,13 @@ fn history_of_all_pcs_without_the_lakehouse() {
         "[storage]\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:{port}\"\nbucket = \"warehouse\"\nallow_http = true\n\
          access_key_id = \"k\"\nsecret_access_key = \"s\"\n[catalog]\nkind = \"rest\"\nuri = \"http://127.0.0.1:{port}\"\n"
     );
-    run(
+    run_ok(
         dir.path(),
         &toml,
         &[],
         &["simulate", "--samples", "30", "--step", "1m"],
     );
-    let o = run(
+    let o = run_ok(
         dir.path(),
         &toml,
         &[],

@@ -337,23 +337,6 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read(&p).is_ok_and(|b| contains(&b, needle)) {
-                found.push(p.display().to_string());
-            }
-        }
-    }
-    found
-}
-
 /// A loopback "S3 server" that refuses everything and keeps each request's head, so a
 /// test can see which key id a sync signed with.
 fn recording_server() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -485,7 +468,10 @@ fn the_settings_form_keeps_typed_secrets_in_a_real_secret_service() {
         assert!(!text(out).contains(KEY_ID), "{what} shows the key id");
     }
     assert!(heads.iter().all(|h| !h.contains(SECRET)));
-    assert_eq!(files_containing(&data, SECRET), Vec::<String>::new());
+    assert_eq!(
+        common::files_containing(&data, SECRET),
+        Vec::<String>::new()
+    );
 
     // A reference to an entry that is not there: an error naming the key and the fix.
     let missing = dir.path().join("missing.toml");

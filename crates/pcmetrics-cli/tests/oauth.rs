@@ -13,7 +13,6 @@ mod oauth;
 #[path = "../../pcmetrics-core/tests/common/stack.rs"]
 mod stack;
 
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -24,25 +23,6 @@ use stack::{Stack, unique_table};
 const CLIENT_ID: &str = "pcm-cli-test";
 const SECRET: &str = "planted-client-secret-1618";
 const HEADER: &str = "planted-header-value-2236";
-
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p)
-                && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-            {
-                found.push(p.display().to_string());
-            }
-        }
-    }
-    found
-}
 
 #[test]
 fn oauth2_catalog_across_token_lifetimes_without_showing_secrets() {
@@ -159,7 +139,7 @@ fn oauth2_catalog_across_token_lifetimes_without_showing_secrets() {
         }
     }
     for s in &secrets {
-        let files = files_containing(&data, s);
+        let files = common::files_containing(&data, s);
         assert!(files.is_empty(), "{s} is stored in {files:?}");
     }
 }

@@ -11,26 +11,11 @@ mod stack;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{table_rows, text};
+use common::{run_ok, table_rows, text};
 use pcmetrics_core::host::HostIdentity;
 use stack::{Stack, unique_table};
-
-fn run(dir: &Path, config_toml: &str, env: &[(&str, String)], args: &[&str]) -> Output {
-    let cfg = dir.join("pcmetrics.toml");
-    std::fs::write(&cfg, config_toml).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
-    cmd.arg("--data-dir")
-        .arg(dir)
-        .arg("--config")
-        .arg(&cfg)
-        .args(args);
-    common::isolate(&mut cmd, dir, env);
-    let o = cmd.output().unwrap();
-    assert!(o.status.success(), "pcmetrics {args:?}: {}", text(&o));
-    o
-}
 
 /// `samples` samples starting at `start`, then a sync; returns the sync's report.
 fn sample_and_sync(
@@ -39,13 +24,13 @@ fn sample_and_sync(
     env: &[(&str, String)],
     start: &str,
 ) -> serde_json::Value {
-    run(
+    run_ok(
         dir,
         config_toml,
         env,
         &["simulate", "--samples", "300", "--start", start],
     );
-    let o = run(dir, config_toml, env, &["sync", "--json"]);
+    let o = run_ok(dir, config_toml, env, &["sync", "--json"]);
     serde_json::from_slice(&o.stdout).unwrap()
 }
 

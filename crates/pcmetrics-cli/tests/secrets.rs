@@ -16,25 +16,6 @@ fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Every file under `dir`, as bytes, that contains `needle`.
-fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p)
-                && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-            {
-                found.push(p.display().to_string());
-            }
-        }
-    }
-    found
-}
-
 fn assert_no_secret(what: &str, shown: &str) {
     for s in [PASSWORD, TOKEN] {
         assert!(!shown.contains(s), "{what} shows {s}:\n{shown}");
@@ -87,7 +68,7 @@ fn credentials_in_urls_are_redacted_everywhere_a_url_is_shown() {
     assert!(json.status.success(), "{}", text(&json));
     assert_no_secret("status --json", &text(&json));
     for s in [PASSWORD, TOKEN] {
-        let files = files_containing(&data, s);
+        let files = common::files_containing(&data, s);
         assert!(files.is_empty(), "{s} is stored in {files:?}");
     }
 }

@@ -51,6 +51,50 @@ pub fn shared_lakehouse_toml(dir: &Path) -> String {
     )
 }
 
+/// `pcmetrics --data-dir <dir> --config <dir>/pcmetrics.toml` with `config_toml` written
+/// there and only `env` from the outside (see [`isolate`]); add the arguments.
+pub fn with_config(dir: &Path, config_toml: &str, env: &[(&str, String)]) -> Command {
+    let cfg = dir.join("pcmetrics.toml");
+    std::fs::write(&cfg, config_toml).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pcmetrics"));
+    cmd.arg("--data-dir").arg(dir).arg("--config").arg(&cfg);
+    isolate(&mut cmd, dir, env);
+    cmd
+}
+
+/// [`with_config`] run with `args`, which must succeed.
+pub fn run_ok(dir: &Path, config_toml: &str, env: &[(&str, String)], args: &[&str]) -> Output {
+    let o = with_config(dir, config_toml, env)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "pcmetrics {args:?}: {}", text(&o));
+    o
+}
+
+/// Every file under `dir` (recursively) whose bytes contain `needle`: where a secret
+/// must not have been stored.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            {
+                found.push(p.display().to_string());
+            }
+        }
+    }
+    found
+}
+
 /// Status, stdout and stderr, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(
