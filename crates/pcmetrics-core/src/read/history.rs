@@ -6,7 +6,6 @@
 //! reads two columns and lets the table prune by the files' `host_id` and `ts` bounds (one
 //! PC per file, one file per PC per closed day), so its cost follows the rows in range.
 
-use futures::TryStreamExt;
 use iceberg::expr::Reference;
 use iceberg::spec::Datum;
 
@@ -66,16 +65,7 @@ pub async fn series(
             .equal_to(Datum::string(host_id))
             .and(Reference::new("ts").greater_than_or_equal_to(Datum::timestamptz_micros(from_us)))
             .and(Reference::new("ts").less_than(Datum::timestamptz_micros(to_us)));
-        let stream = t
-            .scan()
-            .select(["ts", column])
-            .with_filter(filter)
-            .build()
-            .map_err(|e| table.err(e))?
-            .to_arrow()
-            .await
-            .map_err(|e| table.err(e))?;
-        let batches: Vec<_> = stream.try_collect().await.map_err(|e| table.err(e))?;
+        let batches = super::scan(table, &t, &["ts", column], Some(filter)).await?;
         for b in &batches {
             use arrow_array::Array;
             use arrow_array::cast::AsArray;

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use futures::TryStreamExt;
 use iceberg::spec::{DataFile, PrimitiveLiteral};
 use serde::Serialize;
 
@@ -104,15 +103,7 @@ async fn scan(
 ) -> Result<Vec<HostSummary>, CommitError> {
     use arrow_array::cast::AsArray;
     use arrow_array::types::TimestampMicrosecondType;
-    let stream = t
-        .scan()
-        .select(["host_id", "hostname", "ts"])
-        .build()
-        .map_err(|e| table.err(e))?
-        .to_arrow()
-        .await
-        .map_err(|e| table.err(e))?;
-    let batches: Vec<_> = stream.try_collect().await.map_err(|e| table.err(e))?;
+    let batches = super::scan(table, t, &["host_id", "hostname", "ts"], None).await?;
     let mut by_host: BTreeMap<String, (HostSummary, i64)> = BTreeMap::new();
     for b in &batches {
         let ids = b.column(0).as_string::<i32>();

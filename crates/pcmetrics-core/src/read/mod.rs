@@ -11,3 +11,31 @@ pub mod hosts;
 pub mod sql;
 
 pub use hosts::{HostSummary, hosts};
+
+use arrow_array::RecordBatch;
+use futures::TryStreamExt;
+use iceberg::expr::Predicate;
+use iceberg::table::Table;
+
+use crate::commit::{BronzeTable, CommitError};
+
+/// `columns` of the rows of `t` that match `filter` (all rows without one); the files the
+/// filter rules out by their statistics are not opened.
+async fn scan(
+    table: &BronzeTable,
+    t: &Table,
+    columns: &[&str],
+    filter: Option<Predicate>,
+) -> Result<Vec<RecordBatch>, CommitError> {
+    let mut scan = t.scan().select(columns.iter().copied());
+    if let Some(filter) = filter {
+        scan = scan.with_filter(filter);
+    }
+    let stream = scan
+        .build()
+        .map_err(|e| table.err(e))?
+        .to_arrow()
+        .await
+        .map_err(|e| table.err(e))?;
+    stream.try_collect().await.map_err(|e| table.err(e))
+}
