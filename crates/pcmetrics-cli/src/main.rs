@@ -444,17 +444,23 @@ fn fmt_time(us: Option<i64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// The table of `settings`, for the commands that only read it (`sql`, `hosts`,
+/// `history --host`).
+async fn connect_table(settings: &Settings) -> Result<pcmetrics_core::commit::BronzeTable> {
+    let stores = Arc::new(
+        pcmetrics_core::land::ObjectStores::new(&settings.storage)
+            .map_err(|e| anyhow!("storage: {e}"))?,
+    );
+    Ok(pcmetrics_core::commit::BronzeTable::connect(settings, stores).await?)
+}
+
 /// `pcmetrics sql`: one statement over the catalog's tables, printed or written.
 async fn sql(settings: Settings, args: SqlArgs) -> Result<ExitCode> {
     use pcmetrics_core::read::sql;
     if matches!(args.format, SqlFormat::Parquet) && args.output.is_none() {
         bail!("--format parquet needs --output FILE");
     }
-    let stores = Arc::new(
-        pcmetrics_core::land::ObjectStores::new(&settings.storage)
-            .map_err(|e| anyhow!("storage: {e}"))?,
-    );
-    let table = pcmetrics_core::commit::BronzeTable::connect(&settings, stores).await?;
+    let table = connect_table(&settings).await?;
     let ctx = sql::session(&table, &settings.sync.namespace).await?;
     let batches = sql::query(&ctx, &args.query).await?;
     let format = match args.format {
@@ -484,11 +490,7 @@ async fn sql(settings: Settings, args: SqlArgs) -> Result<ExitCode> {
 /// `pcmetrics hosts`: every PC in the table, from its metadata (no data file is read).
 async fn hosts(settings: Settings, json: bool) -> Result<ExitCode> {
     let me = HostIdentity::load_or_create(&settings.data_dir)?;
-    let stores = Arc::new(
-        pcmetrics_core::land::ObjectStores::new(&settings.storage)
-            .map_err(|e| anyhow!("storage: {e}"))?,
-    );
-    let table = pcmetrics_core::commit::BronzeTable::connect(&settings, stores).await?;
+    let table = connect_table(&settings).await?;
     let hosts = pcmetrics_core::read::hosts(&table).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&hosts)?);
@@ -722,11 +724,7 @@ async fn history(settings: Settings, args: HistoryArgs) -> Result<ExitCode> {
         shown.push(local(&me)?);
     }
     let others = async {
-        let stores = Arc::new(
-            pcmetrics_core::land::ObjectStores::new(&settings.storage)
-                .map_err(|e| anyhow!("storage: {e}"))?,
-        );
-        let table = pcmetrics_core::commit::BronzeTable::connect(&settings, stores).await?;
+        let table = connect_table(&settings).await?;
         let hosts = pcmetrics_core::read::hosts(&table).await?;
         let picked: Vec<_> = hosts
             .into_iter()

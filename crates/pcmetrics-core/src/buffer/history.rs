@@ -221,9 +221,7 @@ pub fn query(
     to_us: i64,
     points: usize,
 ) -> rusqlite::Result<Series> {
-    let points = points.max(1) as i64;
-    let span = (to_us - from_us).max(1);
-    let bucket_us = ((span + points - 1) / points).max(1);
+    let bucket_us = bucket_us((to_us - from_us).max(1), points);
     let c = metric.column;
     let (resolution, sql) = if bucket_us >= 60_000_000 {
         (
@@ -271,6 +269,24 @@ pub const YEAR_US: i64 = 31_557_600_000_000;
 /// the `i64` edges, so no arithmetic on a range can overflow.
 pub const MAX_SPAN_US: i64 = 1000 * YEAR_US;
 
+/// The length of `[from_us, to_us)` when it is a range a history query takes: it starts
+/// before it ends, spans at most [`MAX_SPAN_US`], and both ends lie within that distance of
+/// the epoch (so no arithmetic on it can overflow). Shared by the buffer's history and the
+/// lakehouse's (`read::history`).
+pub fn span(from_us: i64, to_us: i64) -> Option<i64> {
+    let in_bounds = |t: i64| (-MAX_SPAN_US..=MAX_SPAN_US).contains(&t);
+    to_us
+        .checked_sub(from_us)
+        .filter(|s| (1..=MAX_SPAN_US).contains(s))
+        .filter(|_| in_bounds(from_us) && in_bounds(to_us))
+}
+
+/// The width of each of at most `points` buckets over a range of `span` µs.
+pub fn bucket_us(span: i64, points: usize) -> i64 {
+    let points = points.max(1) as i64;
+    ((span + points - 1) / points).max(1)
+}
+
 impl super::SqliteBuffer {
     /// History of one metric; see [`query`]. Rolls up first so minute buckets include the
     /// newest samples. A range that ends before it starts, or spans more than
@@ -282,11 +298,7 @@ impl super::SqliteBuffer {
         to_us: i64,
         points: usize,
     ) -> Result<Series, super::BufferError> {
-        let span = to_us
-            .checked_sub(from_us)
-            .filter(|s| (1..=MAX_SPAN_US).contains(s));
-        let in_bounds = |t: i64| (-MAX_SPAN_US..=MAX_SPAN_US).contains(&t);
-        let Some(span) = span.filter(|_| in_bounds(from_us) && in_bounds(to_us)) else {
+        let Some(span) = span(from_us, to_us) else {
             return Err(super::BufferError::BadRange { from_us, to_us });
         };
         let bucket_us = span / points.max(1) as i64;

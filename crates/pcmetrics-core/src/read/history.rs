@@ -9,7 +9,7 @@
 use iceberg::expr::Reference;
 use iceberg::spec::Datum;
 
-use crate::buffer::history::{MAX_SPAN_US, MetricDef, Point, Resolution, Series};
+use crate::buffer::history::{self, MetricDef, Point, Resolution, Series};
 use crate::commit::{BronzeTable, CommitError};
 
 /// One PC's series and where it came from.
@@ -53,12 +53,9 @@ pub async fn series(
     let column = metric
         .table_column
         .ok_or(LakehouseHistoryError::NoColumn(metric.name))?;
-    let span = to_us
-        .checked_sub(from_us)
-        .filter(|s| (1..=MAX_SPAN_US).contains(s))
-        .ok_or(LakehouseHistoryError::BadRange { from_us, to_us })?;
-    let points_i = points.max(1) as i64;
-    let bucket_us = ((span + points_i - 1) / points_i).max(1);
+    let span =
+        history::span(from_us, to_us).ok_or(LakehouseHistoryError::BadRange { from_us, to_us })?;
+    let bucket_us = history::bucket_us(span, points);
     let mut buckets: Vec<Option<(f64, f64, f64, u64)>> = vec![None; points.max(1)];
     if let Some(t) = table.load().await? {
         let filter = Reference::new("host_id")
