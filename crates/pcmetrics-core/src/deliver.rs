@@ -111,20 +111,28 @@ impl Delivery {
         }
     }
 
+    /// Encodes an opened batch (on a blocking thread: it is the CPU-heavy step, and a
+    /// sync runs it for the next batch while the previous one lands and commits). Any
+    /// other state is returned as it is.
+    pub async fn encode(self, env: &Env<'_>) -> Result<Self> {
+        let Delivery::Opened { key, batch } = self else {
+            return Ok(self);
+        };
+        let encoder = env.encoder.clone();
+        let (host_id, hostname) = (env.host.host_id.clone(), env.host.hostname.clone());
+        let buffer_id = key.buffer_id.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            encoder.encode(&host_id, &hostname, &buffer_id, &batch.rows)
+        })
+        .await
+        .expect("encoder task panicked")?;
+        Ok(Delivery::Encoded { key, files })
+    }
+
     /// Moves the batch one state on.
     pub async fn advance(self, env: &Env<'_>) -> Result<Progress> {
         Ok(Progress::Next(match self {
-            Delivery::Opened { key, batch } => {
-                let encoder = env.encoder.clone();
-                let (host_id, hostname) = (env.host.host_id.clone(), env.host.hostname.clone());
-                let buffer_id = key.buffer_id.clone();
-                let files = tokio::task::spawn_blocking(move || {
-                    encoder.encode(&host_id, &hostname, &buffer_id, &batch.rows)
-                })
-                .await
-                .expect("encoder task panicked")?;
-                Delivery::Encoded { key, files }
-            }
+            opened @ Delivery::Opened { .. } => opened.encode(env).await?,
             Delivery::Encoded { key, files } => {
                 let stem = key.file_stem();
                 let mut landed = Vec::with_capacity(files.len());

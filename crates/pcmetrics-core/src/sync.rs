@@ -1,22 +1,27 @@
-//! # Sync: buffer → encode → land → commit → ack, one batch at a time
+//! # Sync: buffer → encode → land → commit → ack, three batches at a time
 //!
-//! [`Syncer::sync`] drains the pending samples in batches of `sync.batch_rows`. Each batch
-//! goes through the states of [`crate::deliver`]: encode (one Parquet file per UTC day),
-//! put the files in the landing zone, append them to the table (exactly once), and only
-//! then ack the batch in the buffer. A failure at any step leaves the batch open; the next sync retries the same
-//! batch and the table check makes the retry harmless. Every sync is logged in the buffer's
-//! `sync_runs`, failures included. Only one sync per data dir runs at a time (`sync.lock`).
+//! [`Syncer::sync`] drains the pending samples in batches of up to `sync.batch_rows`
+//! (a new batch ends with the UTC day of its first sample, so a backlog of days lands as
+//! one file per day). Each batch goes through the states of [`crate::deliver`]: encode
+//! (one Parquet file per UTC day), put the files in the landing zone, append them to the
+//! table (exactly once), and only then ack the batch in the buffer. The stages overlap
+//! across batches: while one batch lands, commits and is acked, the next is encoded and
+//! the one after it is read from the buffer; landing, committing and acking stay in
+//! batch order. A failure at any step leaves its batch (and any read ahead) open; the
+//! next sync retries them, oldest first, and the table check makes the retry harmless.
+//! Every sync is logged in the buffer's `sync_runs`, failures included. Only one sync
+//! per data dir runs at a time (`sync.lock`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::buffer::{Batch, BufferError, SqliteBuffer, SyncRun};
+use crate::buffer::{BufferError, SqliteBuffer, SyncRun};
 use crate::clock::Clock;
 use crate::commit::{BatchKey, BronzeTable, CommitError};
 use crate::config::Settings;
-use crate::deliver::{Delivery, Env, Progress};
+use crate::deliver::{Delivered, Delivery, Env, Progress};
 use crate::encode::ParquetEncoder;
 use crate::error::{Error, Result};
 use crate::host::{DirLock, HostIdentity};
@@ -74,6 +79,52 @@ pub struct SyncReport {
     pub rekeyed: Vec<String>,
     /// Samples set aside because they can never be delivered (undecodable in the buffer).
     pub quarantined: u64,
+    /// Where the time went, summed over the batches. Reading and encoding the next batch
+    /// overlap landing and committing the previous one, so the sum exceeds `duration_ms`.
+    pub stages: StageTimes,
+}
+
+/// Milliseconds spent in each stage of a sync, summed over its batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StageTimes {
+    /// Opening batches and reading their samples from the buffer.
+    pub read_ms: u64,
+    /// Encoding Parquet.
+    pub encode_ms: u64,
+    /// Writing the landing zone.
+    pub land_ms: u64,
+    /// Checking the table for the batch and writing its data files there.
+    pub stage_ms: u64,
+    /// Committing snapshots.
+    pub commit_ms: u64,
+    /// Acking batches in the buffer.
+    pub ack_ms: u64,
+}
+
+impl StageTimes {
+    fn add(&mut self, other: &StageTimes) {
+        self.read_ms += other.read_ms;
+        self.encode_ms += other.encode_ms;
+        self.land_ms += other.land_ms;
+        self.stage_ms += other.stage_ms;
+        self.commit_ms += other.commit_ms;
+        self.ack_ms += other.ack_ms;
+    }
+
+    /// The stage a delivery in state `step` is about to run.
+    fn slot(&mut self, step: Step) -> &mut u64 {
+        match step {
+            Step::BatchOpened => &mut self.encode_ms,
+            Step::Encoded => &mut self.land_ms,
+            Step::Landed => &mut self.stage_ms,
+            Step::TableFilesWritten => &mut self.commit_ms,
+            Step::Committed => &mut self.ack_ms,
+        }
+    }
+}
+
+fn ms_since(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
 }
 
 /// How far a sync is, after each delivered batch. `rows_total` is what was delivered so
@@ -306,16 +357,89 @@ impl Syncer {
         Ok(result?)
     }
 
+    /// Delivers every pending batch, as a pipeline of three stages that run at once on
+    /// consecutive batches: while batch N lands, commits and is acked, batch N+1 is
+    /// encoded and batch N+2 is read from the buffer. Reading and encoding are CPU work
+    /// on blocking threads, landing and committing mostly wait on storage and the
+    /// catalog, so the stages keep both cores of a small PC busy. Batches still land,
+    /// commit and ack strictly in order, one at a time.
     async fn drain(
         &self,
         report: &mut SyncReport,
         progress: &(dyn Fn(SyncProgress) + Send + Sync),
     ) -> Result<()> {
-        let batch_rows = self.settings.sync.batch_rows;
+        let mut opened = self.open(None, &mut report.quarantined).await?;
+        let mut encoded: Option<InFlight> = None;
         loop {
-            let batch = match self.with_buffer(move |b| b.open_batch(batch_rows)).await {
-                Ok(Some(batch)) => batch,
-                Ok(None) => return Ok(()),
+            let (current, to_encode) = (encoded.take(), opened.take());
+            if current.is_none() && to_encode.is_none() {
+                return Ok(());
+            }
+            let after = to_encode.as_ref().or(current.as_ref()).map(|r| r.last_seq);
+            let mut quarantined = 0;
+            let (delivered, next_encoded, next_opened) = tokio::join!(
+                async {
+                    match current {
+                        Some(c) => self.deliver(c).await.map(Some),
+                        None => Ok(None),
+                    }
+                },
+                async {
+                    match to_encode {
+                        Some(r) => self.encode(r).await.map(Some),
+                        None => Ok(None),
+                    }
+                },
+                self.open(after, &mut quarantined),
+            );
+            report.quarantined += quarantined;
+            match delivered {
+                Ok(None) => {}
+                Ok(Some((delivered, stages))) => {
+                    report.stages.add(&stages);
+                    if let Some(d) = delivered {
+                        report.add(d);
+                    }
+                    // Best effort: the batch is delivered; a failed count only skips one report.
+                    if let Ok(pending) = self.with_buffer(|b| b.pending()).await {
+                        progress(SyncProgress {
+                            rows_done: report.rows,
+                            rows_total: report.rows + pending,
+                        });
+                    }
+                }
+                // Another timeline of this buffer (a restored or copied data dir) delivered
+                // these seqs: continue as a new buffer, so both timelines are kept. The
+                // batches read ahead were opened under the old identity; rekeying closes
+                // them, and they are read again under the new one.
+                Err(Error::Commit(e @ CommitError::Diverged { .. })) => {
+                    let new_id = self.with_buffer(|b| b.rekey()).await?;
+                    tracing::warn!(
+                        "{e}; continuing as buffer {new_id} so that the samples of both timelines are kept"
+                    );
+                    report.rekeyed.push(new_id);
+                    opened = self.open(None, &mut report.quarantined).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            encoded = next_encoded?;
+            opened = next_opened?;
+        }
+    }
+
+    /// Opens the batch after the one ending at `after` (or the oldest open batch) and
+    /// reads its samples, counting in `quarantined` the samples set aside on the way.
+    async fn open(&self, after: Option<i64>, quarantined: &mut u64) -> Result<Option<InFlight>> {
+        let batch_rows = self.settings.sync.batch_rows;
+        let started = Instant::now();
+        let batch = loop {
+            match self
+                .with_buffer(move |b| b.open_batch_after(after, batch_rows))
+                .await
+            {
+                Ok(Some(batch)) => break batch,
+                Ok(None) => return Ok(None),
                 // A sample that can never be delivered must not hold back the others: it
                 // is set aside (kept in the buffer file) and the batch is read again.
                 Err(Error::Buffer(BufferError::Decode { seq, detail, .. })) => {
@@ -325,35 +449,11 @@ impl Syncer {
                     );
                     self.with_buffer(move |b| b.quarantine(seq, &reason))
                         .await?;
-                    report.quarantined += 1;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            match self.deliver(batch, report).await {
-                Ok(()) => {}
-                // Another timeline of this buffer (a restored or copied data dir) delivered
-                // these seqs: continue as a new buffer, so both timelines are kept.
-                Err(Error::Commit(e @ CommitError::Diverged { .. })) => {
-                    let new_id = self.with_buffer(|b| b.rekey()).await?;
-                    tracing::warn!(
-                        "{e}; continuing as buffer {new_id} so that the samples of both timelines are kept"
-                    );
-                    report.rekeyed.push(new_id);
+                    *quarantined += 1;
                 }
                 Err(e) => return Err(e),
             }
-            // Best effort: the batch is delivered; a failed count only skips one report.
-            if let Ok(pending) = self.with_buffer(|b| b.pending()).await {
-                progress(SyncProgress {
-                    rows_done: report.rows,
-                    rows_total: report.rows + pending,
-                });
-            }
-        }
-    }
-
-    async fn deliver(&self, batch: Batch, report: &mut SyncReport) -> Result<()> {
+        };
         let buffer_id = self
             .buffer
             .lock()
@@ -368,38 +468,76 @@ impl Syncer {
             last_seq: batch.last_seq,
             opened_us: batch.created_us,
         };
-        let batch_id = batch.id;
-        let first_delivered = batch.rows.first().map(|(seq, _)| *seq);
-        if batch.rows.is_empty() {
-            // Every sample of the batch was dropped while it waited: nothing to deliver.
-            return self.with_buffer(move |b| b.ack(batch_id)).await;
+        let ready = InFlight {
+            batch_id: batch.id,
+            last_seq: batch.last_seq,
+            first_delivered: batch.rows.first().map(|(seq, _)| *seq),
+            // Every sample of the batch may have been dropped while it waited: nothing
+            // to deliver, but its ack still waits its turn.
+            delivery: (!batch.rows.is_empty()).then(|| Delivery::open(key, batch)),
+            stages: StageTimes {
+                read_ms: ms_since(started),
+                ..StageTimes::default()
+            },
+        };
+        if let Some(d) = &ready.delivery {
+            self.reached(d.step());
         }
+        Ok(Some(ready))
+    }
+
+    /// Encodes an opened batch.
+    async fn encode(&self, mut ready: InFlight) -> Result<InFlight> {
+        if let Some(delivery) = ready.delivery.take() {
+            let env = self.env().await?;
+            let started = Instant::now();
+            ready.delivery = Some(delivery.encode(&env).await?);
+            ready.stages.encode_ms += ms_since(started);
+        }
+        Ok(ready)
+    }
+
+    async fn env(&self) -> Result<Env<'_>> {
         let (landing, table) = self.lakehouse().await?;
-        let env = Env {
+        Ok(Env {
             host: &self.host,
             // The table's field ids (and the columns a table from an older version gains).
             encoder: self.encoder.clone().with_layout(table.layout().await?),
             landing,
             table,
+        })
+    }
+
+    /// Lands, commits and acks an encoded batch; `None` for a batch that had nothing left
+    /// to deliver (acked all the same).
+    async fn deliver(&self, ready: InFlight) -> Result<(Option<Delivered>, StageTimes)> {
+        let InFlight {
+            batch_id,
+            first_delivered,
+            delivery,
+            mut stages,
+            ..
+        } = ready;
+        let Some(mut delivery) = delivery else {
+            self.with_buffer(move |b| b.ack(batch_id)).await?;
+            return Ok((None, stages));
         };
-        let mut delivery = Delivery::open(key, batch);
+        let env = self.env().await?;
         let delivered = loop {
-            self.reached(delivery.step());
-            match delivery.advance(&env).await? {
+            let step = delivery.step();
+            self.reached(step);
+            let started = Instant::now();
+            let progress = delivery.advance(&env).await?;
+            *stages.slot(step) += ms_since(started);
+            match progress {
                 Progress::Next(next) => delivery = next,
                 Progress::Delivered(d) => break d,
             }
         };
+        let started = Instant::now();
         self.with_buffer(move |b| b.ack_delivered(batch_id, first_delivered))
             .await?;
-
-        report.batches += 1;
-        report.rows += delivered.rows as u64;
-        report.files += delivered.files as u64;
-        report.bytes += delivered.bytes;
-        report.already_committed += delivered.committed.already as u64;
-        report.snapshot_id = Some(delivered.committed.snapshot_id);
-        report.metadata_location = delivered.committed.metadata_location.clone();
+        stages.ack_ms += ms_since(started);
         tracing::info!(
             batch = batch_id,
             rows = delivered.rows,
@@ -408,8 +546,31 @@ impl Syncer {
             already = delivered.committed.already,
             "batch delivered"
         );
-        report.landed.extend(delivered.landed);
-        Ok(())
+        Ok((Some(delivered), stages))
+    }
+}
+
+/// A batch opened in the buffer, on its way through encoding to landing and committing.
+struct InFlight {
+    batch_id: i64,
+    last_seq: i64,
+    first_delivered: Option<i64>,
+    /// `None` when every sample of the batch was dropped while it waited.
+    delivery: Option<Delivery>,
+    /// Reading and encoding it.
+    stages: StageTimes,
+}
+
+impl SyncReport {
+    fn add(&mut self, d: Delivered) {
+        self.batches += 1;
+        self.rows += d.rows as u64;
+        self.files += d.files as u64;
+        self.bytes += d.bytes;
+        self.already_committed += d.committed.already as u64;
+        self.snapshot_id = Some(d.committed.snapshot_id);
+        self.metadata_location = d.committed.metadata_location.clone();
+        self.landed.extend(d.landed);
     }
 }
 

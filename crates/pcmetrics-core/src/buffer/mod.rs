@@ -130,6 +130,19 @@ pub struct Batch {
     pub rows: Vec<(i64, MetricSample)>,
 }
 
+/// Where a new batch should end so that it stays within the UTC day of its first sample:
+/// the index of the first row whose timestamp is on a later day, if one is not the first
+/// row. A backlog of several days (a PC offline) then lands as one file per day, which
+/// compaction has no reason to rewrite. Only forward crossings cut (a clock that went
+/// back does not), so each cut starts the next batch on a later day, and a batch is
+/// short at most once per day the samples span.
+fn day_end(rows: &[(i64, MetricSample)]) -> Option<usize> {
+    const DAY_US: i64 = 86_400_000_000;
+    let day = rows.first()?.1.ts_us.div_euclid(DAY_US);
+    let next_day_us = (day + 1).saturating_mul(DAY_US);
+    rows.iter().position(|(_, s)| s.ts_us >= next_day_us)
+}
+
 /// What one append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -387,11 +400,26 @@ impl SqliteBuffer {
     /// The open batch if there is one (a retry), else a new batch of up to `max_rows`
     /// pending samples, or `None` when nothing is pending.
     pub fn open_batch(&mut self, max_rows: usize) -> Result<Option<Batch>> {
+        self.open_batch_after(None, max_rows)
+    }
+
+    /// Like [`Self::open_batch`], for the batch that follows the one ending at `after_seq`
+    /// while that one is still on its way (a sync reads and encodes the next batch while
+    /// it commits the previous): the oldest open batch starting after it, else a new one.
+    /// Batches are acked in order, so several may be open at once; a later run reopens
+    /// them oldest first, each with the range it had.
+    pub fn open_batch_after(
+        &mut self,
+        after_seq: Option<i64>,
+        max_rows: usize,
+    ) -> Result<Option<Batch>> {
+        let after = after_seq.unwrap_or(i64::MIN);
         let existing: Option<(i64, i64, i64, i64)> = self
             .conn
             .query_row(
-                "SELECT id, first_seq, last_seq, created_us FROM batches ORDER BY id LIMIT 1",
-                [],
+                "SELECT id, first_seq, last_seq, created_us FROM batches
+                 WHERE first_seq > ?1 ORDER BY id LIMIT 1",
+                [after],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
@@ -399,13 +427,28 @@ impl SqliteBuffer {
         let (id, first_seq, last_seq, created_us) = match existing {
             Some(b) => b,
             None => {
-                let floor = Self::floor(&self.conn).map_err(|e| self.err(e))?;
+                // After everything acked, dropped, or in an open batch.
+                let open_through: i64 = self
+                    .conn
+                    .query_row("SELECT coalesce(max(last_seq), 0) FROM batches", [], |r| {
+                        r.get(0)
+                    })
+                    .map_err(|e| self.err(e))?;
+                let floor = Self::floor(&self.conn)
+                    .map_err(|e| self.err(e))?
+                    .max(open_through)
+                    .max(after);
                 let max = Self::max_seq(&self.conn).map_err(|e| self.err(e))?;
                 if max <= floor {
                     return Ok(None);
                 }
                 let first = floor + 1;
-                let last = max.min(floor + max_rows as i64);
+                let mut last = max.min(floor + max_rows as i64);
+                let mut rows = self.read_range(first, last)?;
+                if let Some(cut) = day_end(&rows) {
+                    last = rows[cut].0 - 1;
+                    rows.truncate(cut);
+                }
                 let created = crate::sample::now_us();
                 self.conn
                     .execute(
@@ -413,7 +456,13 @@ impl SqliteBuffer {
                         params![first, last, created],
                     )
                     .map_err(|e| self.err(e))?;
-                (self.conn.last_insert_rowid(), first, last, created)
+                return Ok(Some(Batch {
+                    id: self.conn.last_insert_rowid(),
+                    first_seq: first,
+                    last_seq: last,
+                    created_us: created,
+                    rows,
+                }));
             }
         };
         let rows = self.read_range(first_seq, last_seq)?;
@@ -1006,6 +1055,62 @@ mod tests {
         b.ack(next.id).unwrap();
         assert!(b.open_batch(1000).unwrap().is_none());
         assert_eq!(b.status().unwrap().pending, 0);
+    }
+
+    #[test]
+    fn next_batch_opens_while_one_is_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        b.append(&samples(250)).unwrap();
+        let first = b.open_batch(100).unwrap().unwrap();
+        let second = b
+            .open_batch_after(Some(first.last_seq), 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!((second.first_seq, second.last_seq), (101, 200));
+        // Asked again (a retry of the prefetch), the same batch.
+        assert_eq!(
+            b.open_batch_after(Some(first.last_seq), 1000)
+                .unwrap()
+                .unwrap(),
+            second
+        );
+        // A later run that died with both open: oldest first, each with its range.
+        drop(b);
+        let mut b = open(&dir, 1_000_000);
+        assert_eq!(b.open_batch(1000).unwrap().unwrap(), first);
+        b.ack(first.id).unwrap();
+        assert_eq!(b.status().unwrap().pending, 150);
+        assert_eq!(b.open_batch(1000).unwrap().unwrap(), second);
+        let third = b
+            .open_batch_after(Some(second.last_seq), 1000)
+            .unwrap()
+            .unwrap();
+        assert_eq!((third.first_seq, third.last_seq), (201, 250));
+        b.ack(second.id).unwrap();
+        b.ack(third.id).unwrap();
+        assert!(b.open_batch(1000).unwrap().is_none());
+        assert_eq!(b.status().unwrap().pending, 0);
+    }
+
+    #[test]
+    fn a_new_batch_ends_with_the_utc_day_of_its_first_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir, 1_000_000);
+        // From 22:13:20 UTC at 1 s: seq 6 401 is the next midnight.
+        let mut input = samples(20_000);
+        // A clock that went back for a moment does not cut a batch.
+        input[99].ts_us -= 3 * 86_400_000_000;
+        b.append(&input).unwrap();
+        let first = b.open_batch(100_000).unwrap().unwrap();
+        assert_eq!((first.first_seq, first.last_seq), (1, 6_400));
+        assert_eq!(first.rows.len(), 6_400);
+        let second = b.open_batch_after(Some(6_400), 100_000).unwrap().unwrap();
+        assert_eq!((second.first_seq, second.last_seq), (6_401, 20_000));
+        // A retry reads the range it was opened with.
+        drop(b);
+        let mut b = open(&dir, 1_000_000);
+        assert_eq!(b.open_batch(100_000).unwrap().unwrap(), first);
     }
 
     #[test]
