@@ -479,9 +479,13 @@ def report_bulk(results, args):
                       f"{fmt_int(round(n / wall))} | {wall / lines[0][2]:.2f}× | {bare} | {load:.1f} |")
     print()
     print("Where the time goes (s, medians). pcmetrics: its own `duration_ms` (from taking "
-          "the sync lock to the end of its maintenance run) and the maintenance run's inside "
-          "the process wall time; Python from the buffer: phases of the timed section, and "
-          "the whole worker process (interpreter, imports, table creation) for reference.")
+          "the sync lock to the end of its maintenance run), the maintenance run's inside "
+          "the process wall time, and its stage times summed over batches (read = buffer "
+          "read and decode, build Arrow = Arrow and Parquet encoding, append = writing the "
+          "table's files and committing); its stages overlap across batches, so they add up "
+          "to more than the in-process time. Python from the buffer: phases of the timed "
+          "section, and the whole worker process (interpreter, imports, table creation) for "
+          "reference.")
     print()
     print("| backend | pipeline | process s | in-process s | maintenance | load table | read buffer | build Arrow | land | append | S3+REST servers CPU s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -490,9 +494,17 @@ def report_bulk(results, args):
         med = lambda f, rs=rs: median([f(r) for r in rs])
         srv = lambda who, rs=rs: (None if rs[0][who]["server_cpu_s"] is None
                                   else median([r[who]["server_cpu_s"] for r in rs]))
+        # pcmetrics' own stage times (summed over batches; they overlap, see above).
+        def stage(*keys, rs=rs):
+            if not all("stages" in r["pcmetrics"]["report"] for r in rs):
+                return None
+            return median([sum(r["pcmetrics"]["report"]["stages"][k] for k in keys) / 1000
+                           for r in rs])
         print(f"| {b} | pcmetrics | {fmt_s(med(lambda r: r['pcmetrics']['wall_s']))} | "
               f"{fmt_s(med(lambda r: r['pcmetrics']['report']['duration_ms'] / 1000))} | "
-              f"{fmt_s(med(lambda r: maintenance_s(r['pcmetrics'])))} | – | – | – | – | – "
+              f"{fmt_s(med(lambda r: maintenance_s(r['pcmetrics'])))} | – | "
+              f"{fmt_s(stage('read_ms'))} | {fmt_s(stage('encode_ms'))} | "
+              f"{fmt_s(stage('land_ms'))} | {fmt_s(stage('stage_ms', 'commit_ms'))} "
               f"| {fmt_s(srv('pcmetrics'))} |")
         rs = [r for r in rs if "python" in r]
         if not rs:
