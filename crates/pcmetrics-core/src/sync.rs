@@ -97,7 +97,8 @@ pub struct StageTimes {
     pub stage_ms: u64,
     /// Committing snapshots.
     pub commit_ms: u64,
-    /// Acking batches in the buffer.
+    /// Acking batches in the buffer, including the wait for it while the batch two ahead
+    /// is being read (so on a backlog it mirrors `read_ms`).
     pub ack_ms: u64,
 }
 
