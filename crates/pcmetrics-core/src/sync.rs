@@ -141,7 +141,9 @@ pub struct Syncer {
     settings: Settings,
     host: HostIdentity,
     buffer: Arc<Mutex<SqliteBuffer>>,
-    encoder: ParquetEncoder,
+    /// The encoder in the table's layout, made on first use (its writer settings are
+    /// derived from the layout once, not per batch).
+    encoder: tokio::sync::OnceCell<ParquetEncoder>,
     lakehouse: tokio::sync::OnceCell<(LandingZone, BronzeTable)>,
     fail_point: Option<Step>,
     clock: Arc<dyn Clock>,
@@ -188,7 +190,7 @@ impl LastMaintenance {
 impl Syncer {
     pub fn new(settings: Settings, host: HostIdentity, buffer: Arc<Mutex<SqliteBuffer>>) -> Self {
         Self {
-            encoder: ParquetEncoder::new(),
+            encoder: tokio::sync::OnceCell::new(),
             lakehouse: tokio::sync::OnceCell::new(),
             fail_point: None,
             clock: crate::clock::system(),
@@ -500,10 +502,16 @@ impl Syncer {
 
     async fn env(&self) -> Result<Env<'_>> {
         let (landing, table) = self.lakehouse().await?;
+        // The table's field ids (and the columns a table from an older version gains).
+        let encoder = self
+            .encoder
+            .get_or_try_init(|| async {
+                Ok::<_, Error>(ParquetEncoder::new().with_layout(table.layout().await?))
+            })
+            .await?;
         Ok(Env {
             host: &self.host,
-            // The table's field ids (and the columns a table from an older version gains).
-            encoder: self.encoder.clone().with_layout(table.layout().await?),
+            encoder: encoder.clone(),
             landing,
             table,
         })
