@@ -31,9 +31,8 @@
 //! after it harmless to repeat. Fail points ([`Step`]) stop the process on entering a
 //! state, for the crash tests.
 
-use crate::buffer::Batch;
 use crate::commit::{BatchKey, BronzeTable, Committed, Staged, Staging};
-use crate::encode::{EncodedFile, ParquetEncoder};
+use crate::encode::{BatchColumns, EncodedFile, ParquetEncoder};
 use crate::error::Result;
 use crate::host::HostIdentity;
 use crate::land::LandingZone;
@@ -43,7 +42,7 @@ use crate::sync::Step;
 pub enum Delivery {
     Opened {
         key: BatchKey,
-        batch: Batch,
+        rows: BatchColumns,
     },
     Encoded {
         key: BatchKey,
@@ -96,8 +95,8 @@ pub struct Env<'a> {
 }
 
 impl Delivery {
-    pub fn open(key: BatchKey, batch: Batch) -> Self {
-        Delivery::Opened { key, batch }
+    pub fn open(key: BatchKey, rows: BatchColumns) -> Self {
+        Delivery::Opened { key, rows }
     }
 
     /// The fail point of this state.
@@ -115,14 +114,14 @@ impl Delivery {
     /// sync runs it for the next batch while the previous one lands and commits). Any
     /// other state is returned as it is.
     pub async fn encode(self, env: &Env<'_>) -> Result<Self> {
-        let Delivery::Opened { key, batch } = self else {
+        let Delivery::Opened { key, rows } = self else {
             return Ok(self);
         };
         let encoder = env.encoder.clone();
         let (host_id, hostname) = (env.host.host_id.clone(), env.host.hostname.clone());
         let buffer_id = key.buffer_id.clone();
         let files = tokio::task::spawn_blocking(move || {
-            encoder.encode(&host_id, &hostname, &buffer_id, &batch.rows)
+            encoder.encode_columns(&host_id, &hostname, &buffer_id, rows)
         })
         .await
         .expect("encoder task panicked")?;

@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::commit::{BatchKey, BronzeTable, CommitError};
 use crate::config::Settings;
 use crate::deliver::{Delivered, Delivery, Env, Progress};
-use crate::encode::ParquetEncoder;
+use crate::encode::{BatchColumns, ParquetEncoder};
 use crate::error::{Error, Result};
 use crate::host::{DirLock, HostIdentity};
 use crate::land::{LandingZone, ObjectStores};
@@ -436,12 +436,20 @@ impl Syncer {
     async fn open(&self, after: Option<i64>, quarantined: &mut u64) -> Result<Option<InFlight>> {
         let batch_rows = self.settings.sync.batch_rows;
         let started = Instant::now();
-        let batch = loop {
+        let (batch, rows) = loop {
             match self
-                .with_buffer(move |b| b.open_batch_after(after, batch_rows))
+                .with_buffer(move |b| {
+                    let Some(batch) = b.open_batch_after(after, batch_rows)? else {
+                        return Ok(None);
+                    };
+                    let span = (batch.last_seq - batch.first_seq + 1).clamp(0, 1 << 20);
+                    let mut rows = BatchColumns::with_capacity(span as usize);
+                    b.read_into(batch.first_seq, batch.last_seq, &mut rows)?;
+                    Ok(Some((batch, rows)))
+                })
                 .await
             {
-                Ok(Some(batch)) => break batch,
+                Ok(Some(opened)) => break opened,
                 Ok(None) => return Ok(None),
                 // A sample that can never be delivered must not hold back the others: it
                 // is set aside (kept in the buffer file) and the batch is read again.
@@ -474,10 +482,10 @@ impl Syncer {
         let ready = InFlight {
             batch_id: batch.id,
             last_seq: batch.last_seq,
-            first_delivered: batch.rows.first().map(|(seq, _)| *seq),
+            first_delivered: rows.first_seq(),
             // Every sample of the batch may have been dropped while it waited: nothing
             // to deliver, but its ack still waits its turn.
-            delivery: (!batch.rows.is_empty()).then(|| Delivery::open(key, batch)),
+            delivery: (!rows.is_empty()).then(|| Delivery::open(key, rows)),
             stages: StageTimes {
                 read_ms: ms_since(started),
                 ..StageTimes::default()

@@ -40,6 +40,7 @@ use std::sync::LazyLock;
 use rusqlite::types::ValueRef;
 use rusqlite::{CachedStatement, Row};
 
+use crate::sample::sink::{Detail, DetailSink, DiskRef, NetRef, SampleSink, Scalars, feed_detail};
 use crate::sample::{DiskSample, MetricSample, NetworkSample, TemperatureSample};
 
 /// Columns bound per sample, in the order of [`bind`].
@@ -144,15 +145,6 @@ pub fn encode_detail(s: &MetricSample, out: &mut Vec<u8>) {
     }
 }
 
-/// Per-entity lists of one sample, as decoded from `detail`.
-#[derive(Debug, Default, PartialEq)]
-struct Detail {
-    cores: Vec<f32>,
-    disks: Vec<DiskSample>,
-    networks: Vec<NetworkSample>,
-    temperatures: Vec<TemperatureSample>,
-}
-
 /// A cursor over a `detail` BLOB.
 struct Reader<'a>(&'a [u8]);
 
@@ -190,10 +182,10 @@ impl<'a> Reader<'a> {
         }
         Ok(n as usize)
     }
-    fn string(&mut self) -> Result<String, String> {
+    fn str(&mut self) -> Result<&'a str, String> {
         let n = self.count()?;
         let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec()).map_err(|e| format!("detail: {e}"))
+        std::str::from_utf8(bytes).map_err(|e| format!("detail: {e}"))
     }
     fn f32(&mut self) -> Result<f32, String> {
         Ok(f32::from_le_bytes(self.take(4)?.try_into().unwrap()))
@@ -203,58 +195,51 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode_blob(blob: &[u8]) -> Result<Detail, String> {
+/// Decodes a `detail` BLOB into `sink`. On an error the sink may hold part of the lists.
+fn decode_blob_into(blob: &[u8], sink: &mut impl DetailSink) -> Result<(), String> {
     let mut r = Reader(blob);
     match r.take(1)?[0] {
         DETAIL_V1 => {}
         tag => return Err(format!("detail: unknown layout tag {tag}")),
     }
-    let n = r.count()?;
-    let cores = (0..n).map(|_| r.f32()).collect::<Result<_, _>>()?;
-    let n = r.count()?;
-    let disks = (0..n)
-        .map(|_| {
-            Ok(DiskSample {
-                mount: r.string()?,
-                device: r.string()?,
-                fs: r.string()?,
-                total_bytes: r.uint()?,
-                available_bytes: r.uint()?,
-                read_bps: r.f64()?,
-                write_bps: r.f64()?,
-            })
-        })
-        .collect::<Result<_, String>>()?;
-    let n = r.count()?;
-    let networks = (0..n)
-        .map(|_| {
-            Ok(NetworkSample {
-                name: r.string()?,
-                rx_bps: r.f64()?,
-                tx_bps: r.f64()?,
-                rx_bytes_total: r.uint()?,
-                tx_bytes_total: r.uint()?,
-            })
-        })
-        .collect::<Result<_, String>>()?;
-    let n = r.count()?;
-    let temperatures = (0..n)
-        .map(|_| {
-            Ok(TemperatureSample {
-                label: r.string()?,
-                celsius: r.f32()?,
-            })
-        })
-        .collect::<Result<_, String>>()?;
+    for _ in 0..r.count()? {
+        sink.core(r.f32()?);
+    }
+    for _ in 0..r.count()? {
+        sink.disk(DiskRef {
+            mount: r.str()?,
+            device: r.str()?,
+            fs: r.str()?,
+            total_bytes: r.uint()?,
+            available_bytes: r.uint()?,
+            read_bps: r.f64()?,
+            write_bps: r.f64()?,
+        });
+    }
+    for _ in 0..r.count()? {
+        sink.net(NetRef {
+            name: r.str()?,
+            rx_bps: r.f64()?,
+            tx_bps: r.f64()?,
+            rx_bytes_total: r.uint()?,
+            tx_bytes_total: r.uint()?,
+        });
+    }
+    for _ in 0..r.count()? {
+        let label = r.str()?;
+        sink.temperature(label, r.f32()?);
+    }
     if !r.0.is_empty() {
         return Err(format!("detail: {} bytes after the end", r.0.len()));
     }
-    Ok(Detail {
-        cores,
-        disks,
-        networks,
-        temperatures,
-    })
+    Ok(())
+}
+
+#[cfg(test)]
+fn decode_blob(blob: &[u8]) -> Result<Detail, String> {
+    let mut d = Detail::default();
+    decode_blob_into(blob, &mut d)?;
+    Ok(d)
 }
 
 type DiskTuple = (String, String, String, u64, u64, f64, f64);
@@ -304,10 +289,15 @@ fn decode_json(text: &str) -> Result<Detail, String> {
     })
 }
 
-fn decode_detail(v: ValueRef<'_>) -> Result<Detail, String> {
+/// Decodes a `detail` value of either layout into `sink`.
+fn decode_detail_into(v: ValueRef<'_>, sink: &mut impl DetailSink) -> Result<(), String> {
     match v {
-        ValueRef::Blob(b) => decode_blob(b),
-        ValueRef::Text(t) => decode_json(std::str::from_utf8(t).map_err(|e| e.to_string())?),
+        ValueRef::Blob(b) => decode_blob_into(b, sink),
+        ValueRef::Text(t) => {
+            let d = decode_json(std::str::from_utf8(t).map_err(|e| e.to_string())?)?;
+            feed_detail(sink, &d.cores, &d.disks, &d.networks, &d.temperatures);
+            Ok(())
+        }
         other => Err(format!("detail is {}, not BLOB or TEXT", other.data_type())),
     }
 }
@@ -357,18 +347,17 @@ fn bind(
     stmt.raw_bind_parameter(p + 18, &buf[..])
 }
 
-/// Reads a row of [`SELECT_RANGE_SQL`]. The inner error is a decode failure of `detail`.
-#[allow(clippy::type_complexity)]
-pub fn row_to_sample(r: &Row<'_>) -> rusqlite::Result<(i64, Result<MetricSample, String>)> {
+/// Hands a row of [`SELECT_RANGE_SQL`] (or [`SELECT_RECENT_SQL`]) to `sink` and returns
+/// its seq. The inner error is a decode failure of `detail`; the sink is then left in the
+/// middle of the row, and the caller drops it.
+pub fn read_row(
+    r: &Row<'_>,
+    sink: &mut impl SampleSink,
+) -> rusqlite::Result<(i64, Result<(), String>)> {
     let seq: i64 = r.get(0)?;
-    let detail = match decode_detail(r.get_ref(17)?) {
-        Ok(d) => d,
-        Err(e) => return Ok((seq, Err(e))),
-    };
-    let sample = MetricSample {
+    let scalars = Scalars {
         ts_us: r.get(1)?,
         cpu_total_pct: r.get::<_, f64>(2)? as f32,
-        cpu_core_pct: detail.cores,
         load_1: r.get(3)?,
         load_5: r.get(4)?,
         load_15: r.get(5)?,
@@ -377,17 +366,19 @@ pub fn row_to_sample(r: &Row<'_>) -> rusqlite::Result<(i64, Result<MetricSample,
         mem_available_bytes: r.get::<_, i64>(8)? as u64,
         swap_total_bytes: r.get::<_, i64>(9)? as u64,
         swap_used_bytes: r.get::<_, i64>(10)? as u64,
-        disks: detail.disks,
         disk_read_bps: r.get(11)?,
         disk_write_bps: r.get(12)?,
-        networks: detail.networks,
         net_rx_bps: r.get(13)?,
         net_tx_bps: r.get(14)?,
-        temperatures: detail.temperatures,
         process_count: r.get::<_, i64>(15)? as u32,
         uptime_s: r.get::<_, i64>(16)? as u64,
     };
-    Ok((seq, Ok(sample)))
+    sink.start_row(seq, &scalars);
+    if let Err(e) = decode_detail_into(r.get_ref(17)?, sink) {
+        return Ok((seq, Err(e)));
+    }
+    sink.end_row();
+    Ok((seq, Ok(())))
 }
 
 #[cfg(test)]

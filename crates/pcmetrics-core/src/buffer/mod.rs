@@ -40,6 +40,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::sample::MetricSample;
+use crate::sample::sink::{SampleBuilder, SampleSink};
 
 /// Buffer file layout version, in `PRAGMA user_version`: the number of [`migrate`] steps
 /// the file has had. An older pcmetrics refuses a newer file with a clear message instead
@@ -118,7 +119,8 @@ impl BufferError {
 
 type Result<T> = std::result::Result<T, BufferError>;
 
-/// A seq range that one sync delivers as one snapshot.
+/// A seq range that one sync delivers as one snapshot. Its rows are read with
+/// [`SqliteBuffer::read_into`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub id: i64,
@@ -126,21 +128,6 @@ pub struct Batch {
     pub last_seq: i64,
     /// When the batch was opened (µs since the epoch); part of its identity in the table.
     pub created_us: i64,
-    /// The rows still present in the range, in seq order.
-    pub rows: Vec<(i64, MetricSample)>,
-}
-
-/// Where a new batch should end so that it stays within the UTC day of its first sample:
-/// the index of the first row whose timestamp is on a later day, if one is not the first
-/// row. A backlog of several days (a PC offline) then lands as one file per day, which
-/// compaction has no reason to rewrite. Only forward crossings cut (a clock that went
-/// back does not), so each cut starts the next batch on a later day, and a batch is
-/// short at most once per day the samples span.
-fn day_end(rows: &[(i64, MetricSample)]) -> Option<usize> {
-    const DAY_US: i64 = 86_400_000_000;
-    let day = rows.first()?.1.ts_us.div_euclid(DAY_US);
-    let next_day_us = (day + 1).saturating_mul(DAY_US);
-    rows.iter().position(|(_, s)| s.ts_us >= next_day_us)
 }
 
 /// What one append did.
@@ -443,12 +430,9 @@ impl SqliteBuffer {
                     return Ok(None);
                 }
                 let first = floor + 1;
-                let mut last = max.min(floor + max_rows as i64);
-                let mut rows = self.read_range(first, last)?;
-                if let Some(cut) = day_end(&rows) {
-                    last = rows[cut].0 - 1;
-                    rows.truncate(cut);
-                }
+                let last = self
+                    .day_end(first, max.min(floor + max_rows as i64))
+                    .map_err(|e| self.err(e))?;
                 let created = crate::sample::now_us();
                 self.conn
                     .execute(
@@ -461,18 +445,47 @@ impl SqliteBuffer {
                     first_seq: first,
                     last_seq: last,
                     created_us: created,
-                    rows,
                 }));
             }
         };
-        let rows = self.read_range(first_seq, last_seq)?;
         Ok(Some(Batch {
             id,
             first_seq,
             last_seq,
             created_us,
-            rows,
         }))
+    }
+
+    /// Where a new batch of seqs `first..=last` should end so that it stays within the
+    /// UTC day of its first sample: before the first sample on a later day, if one is
+    /// not the first. A backlog of several days (a PC offline) then lands as one file per
+    /// day, which compaction has no reason to rewrite. Only forward crossings cut (a
+    /// clock that went back does not), so each cut starts the next batch on a later day,
+    /// and a batch is short at most once per day the samples span.
+    fn day_end(&self, first: i64, last: i64) -> rusqlite::Result<i64> {
+        const DAY_US: i64 = 86_400_000_000;
+        let first_ts: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT ts_us FROM samples WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq LIMIT 1",
+                [first, last],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(first_ts) = first_ts else {
+            return Ok(last);
+        };
+        let next_day_us = (first_ts.div_euclid(DAY_US) + 1).saturating_mul(DAY_US);
+        let cut: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM samples WHERE seq BETWEEN ?1 AND ?2 AND ts_us >= ?3
+                 ORDER BY seq LIMIT 1",
+                params![first, last, next_day_us],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(cut.map_or(last, |seq| seq - 1))
     }
 
     /// Sets sample `seq` aside: moves its row, every column as stored, into the
@@ -589,24 +602,38 @@ impl SqliteBuffer {
 
     /// The samples with `first <= seq <= last`, in seq order.
     pub fn read_range(&self, first: i64, last: i64) -> Result<Vec<(i64, MetricSample)>> {
+        let mut out = SampleBuilder::default();
+        self.read_into(first, last, &mut out)?;
+        Ok(out.samples)
+    }
+
+    /// Hands the samples with `first <= seq <= last` to `sink`, in seq order, without
+    /// building a [`MetricSample`] for each: the sync reads a batch straight into its
+    /// Arrow columns this way. On an error the sink may hold part of a row; drop it.
+    pub fn read_into(&self, first: i64, last: i64, sink: &mut impl SampleSink) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare_cached(codec::SELECT_RANGE_SQL)
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![first, last], codec::row_to_sample)
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::with_capacity((last - first + 1).clamp(0, 1 << 20) as usize);
-        for row in rows {
-            let (seq, sample) = row.map_err(|e| self.err(e))?;
-            let sample = sample.map_err(|detail| BufferError::Decode {
+        self.read_rows(&mut stmt, params![first, last], sink)
+    }
+
+    fn read_rows(
+        &self,
+        stmt: &mut rusqlite::CachedStatement<'_>,
+        params: impl rusqlite::Params,
+        sink: &mut impl SampleSink,
+    ) -> Result<()> {
+        let mut rows = stmt.query(params).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let (seq, decoded) = codec::read_row(row, sink).map_err(|e| self.err(e))?;
+            decoded.map_err(|detail| BufferError::Decode {
                 path: self.path.clone(),
                 seq,
                 detail,
             })?;
-            out.push((seq, sample));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The newest samples taken at or after `since_us` (at most `limit`), oldest first:
@@ -616,20 +643,9 @@ impl SqliteBuffer {
             .conn
             .prepare_cached(codec::SELECT_RECENT_SQL)
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![since_us, limit as i64], codec::row_to_sample)
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, sample) = row.map_err(|e| self.err(e))?;
-            out.push(sample.map_err(|detail| BufferError::Decode {
-                path: self.path.clone(),
-                seq,
-                detail,
-            })?);
-        }
-        out.reverse();
-        Ok(out)
+        let mut out = SampleBuilder::default();
+        self.read_rows(&mut stmt, params![since_us, limit as i64], &mut out)?;
+        Ok(out.samples.into_iter().rev().map(|(_, s)| s).collect())
     }
 
     /// The table has batch `id`: forget it and count its samples as synced.
@@ -1014,7 +1030,43 @@ mod tests {
         }
         let batch = b.open_batch(40).unwrap().unwrap();
         assert_eq!((batch.first_seq, batch.last_seq), (1, 40));
-        assert_eq!(batch.rows[..], back[..40]);
+        let rows = b.read_range(batch.first_seq, batch.last_seq).unwrap();
+        assert_eq!(rows[..], back[..40]);
+    }
+
+    #[test]
+    fn a_batch_read_into_columns_encodes_as_its_samples_do() {
+        // JSON and BLOB rows, and a sample whose clock went back a day: the sync's path
+        // (rows straight into Arrow columns, names borrowed from the row) writes the
+        // bytes that encoding the decoded samples writes, file by file.
+        let dir = tempfile::tempdir().unwrap();
+        let mut input = samples(50);
+        input[40].ts_us -= 86_400_000_000;
+        {
+            let b = open(&dir, 1_000_000);
+            for s in &input[..20] {
+                insert_legacy_row(&b.conn, s);
+            }
+        }
+        let mut b = open(&dir, 1_000_000);
+        b.append(&input[20..]).unwrap();
+        let encoder = crate::encode::ParquetEncoder::new();
+        let want = encoder
+            .encode("h", "pc", "b", &b.read_range(1, 50).unwrap())
+            .unwrap();
+        let mut columns = crate::encode::BatchColumns::with_capacity(50);
+        b.read_into(1, 50, &mut columns).unwrap();
+        assert_eq!((columns.rows(), columns.first_seq()), (50, Some(1)));
+        let got = encoder.encode_columns("h", "pc", "b", columns).unwrap();
+        assert_eq!(got.iter().map(|f| f.rows).collect::<Vec<_>>(), [1, 49]);
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                (g.day, g.rows, g.first_seq, g.last_seq),
+                (w.day, w.rows, w.first_seq, w.last_seq)
+            );
+            assert_eq!(g.bytes, w.bytes, "day {}", g.day);
+        }
     }
 
     #[test]
@@ -1040,10 +1092,7 @@ mod tests {
         let mut b = open(&dir, 1_000_000);
         b.append(&samples(250)).unwrap();
         let first = b.open_batch(100).unwrap().unwrap();
-        assert_eq!(
-            (first.first_seq, first.last_seq, first.rows.len()),
-            (1, 100, 100)
-        );
+        assert_eq!((first.first_seq, first.last_seq), (1, 100));
         // More samples arrive; a retry still gets the same batch.
         b.append(&samples(10)).unwrap();
         let retry = b.open_batch(1000).unwrap().unwrap();
@@ -1104,7 +1153,6 @@ mod tests {
         b.append(&input).unwrap();
         let first = b.open_batch(100_000).unwrap().unwrap();
         assert_eq!((first.first_seq, first.last_seq), (1, 6_400));
-        assert_eq!(first.rows.len(), 6_400);
         let second = b.open_batch_after(Some(6_400), 100_000).unwrap().unwrap();
         assert_eq!((second.first_seq, second.last_seq), (6_401, 20_000));
         // A retry reads the range it was opened with.
@@ -1262,12 +1310,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut b = open(&dir, 1_000);
         b.append(&samples(1_000)).unwrap();
-        let batch = b.open_batch(500).unwrap().unwrap(); // seqs 1..=500, read
+        let batch = b.open_batch(500).unwrap().unwrap(); // seqs 1..=500
+        let read = b.read_range(batch.first_seq, batch.last_seq).unwrap();
         // 300 more: the bound drops the 300 oldest pending, seqs 1..=300 of the batch.
         assert_eq!(b.append(&samples(300)).unwrap().dropped, 300);
         assert_eq!(b.status().unwrap().dropped_total, 300);
         // The sync delivers the rows it read (1..=500) and acks.
-        b.ack_delivered(batch.id, batch.rows.first().map(|r| r.0))
+        b.ack_delivered(batch.id, read.first().map(|r| r.0))
             .unwrap();
         let st = b.status().unwrap();
         assert_eq!(st.dropped_total, 0, "every dropped sample was delivered");
@@ -1276,7 +1325,9 @@ mod tests {
         // Rows dropped before the sync read them are lost, and stay counted.
         b.append(&samples(300)).unwrap(); // drops 100 (pending 1100 > 1000)
         let batch = b.open_batch(500).unwrap().unwrap();
-        b.ack_delivered(batch.id, batch.rows.first().map(|r| r.0))
+        let read = b.read_range(batch.first_seq, batch.last_seq).unwrap();
+        assert_eq!(read.first().map(|r| r.0), Some(601));
+        b.ack_delivered(batch.id, read.first().map(|r| r.0))
             .unwrap();
         assert_eq!(b.status().unwrap().dropped_total, 100);
     }

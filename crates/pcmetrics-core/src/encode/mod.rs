@@ -6,21 +6,14 @@
 //! column statistics (sizes, counts, bounds) that the commit stage records in the manifest,
 //! so the same bytes can go to the landing zone and into the table unchanged.
 
+mod columns;
 pub mod decode;
 mod parallel;
 pub mod schema;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use arrow_array::builder::{
-    Float32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
-};
-use arrow_array::{
-    ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
-};
-use arrow_schema::{DataType, Field, Fields};
+use arrow_array::RecordBatch;
 use bytes::Bytes;
 use iceberg::spec::Datum;
 use parquet::basic::{Compression, ZstdLevel};
@@ -29,7 +22,8 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 
 use crate::sample::MetricSample;
-use schema::ARROW_SCHEMA;
+use crate::sample::sink::feed;
+pub use columns::{BatchColumns, Columns};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -127,36 +121,43 @@ impl ParquetEncoder {
         buffer_id: &str,
         rows: &[(i64, MetricSample)],
     ) -> Result<Vec<EncodedFile>, EncodeError> {
-        let mut by_day: std::collections::BTreeMap<i32, Vec<&(i64, MetricSample)>> =
-            Default::default();
-        for row in rows {
-            by_day.entry(day_of(row.1.ts_us)).or_default().push(row);
-        }
-        by_day
-            .into_iter()
-            .map(|(day, rows)| self.encode_day(host_id, hostname, buffer_id, day, &rows))
-            .collect()
+        self.encode_columns(
+            host_id,
+            hostname,
+            buffer_id,
+            BatchColumns::from_samples(rows),
+        )
     }
 
-    fn encode_day(
+    /// [`Self::encode`] for rows already in columns (as the sync reads them).
+    pub fn encode_columns(
         &self,
         host_id: &str,
         hostname: &str,
         buffer_id: &str,
-        day: i32,
-        rows: &[&(i64, MetricSample)],
-    ) -> Result<EncodedFile, EncodeError> {
-        let batch = to_record_batch(host_id, hostname, buffer_id, rows)?;
-        let batch = self.layout.project(&batch)?;
-        let (bytes, stats) = self.encode_batch(&batch)?;
-        Ok(EncodedFile {
-            day,
-            rows: rows.len(),
-            first_seq: rows.first().map_or(0, |r| r.0),
-            last_seq: rows.last().map_or(0, |r| r.0),
-            stats,
-            bytes,
-        })
+        rows: BatchColumns,
+    ) -> Result<Vec<EncodedFile>, EncodeError> {
+        rows.into_days()
+            .into_iter()
+            .map(|(day, columns)| {
+                let (rows, first_seq, last_seq) = (
+                    columns.len(),
+                    columns.first_seq().unwrap_or(0),
+                    columns.last_seq().unwrap_or(0),
+                );
+                let batch = columns.finish(host_id, hostname, buffer_id)?;
+                let batch = self.layout.project(&batch)?;
+                let (bytes, stats) = self.encode_batch(&batch)?;
+                Ok(EncodedFile {
+                    day,
+                    rows,
+                    first_seq,
+                    last_seq,
+                    stats,
+                    bytes,
+                })
+            })
+            .collect()
     }
 
     /// One Parquet file of a batch in this encoder's layout, and its statistics.
@@ -192,168 +193,19 @@ fn writer_properties(arrow: &arrow_schema::Schema) -> WriterProperties {
     props.build()
 }
 
-fn field(name: &str) -> Arc<Field> {
-    ARROW_SCHEMA
-        .field_with_name(name)
-        .map(|f| Arc::new(f.clone()))
-        .expect("field is in the schema")
-}
-
-/// The element field and struct fields of a `list<struct<..>>` column.
-fn list_struct_fields(name: &str) -> (Arc<Field>, Fields) {
-    let DataType::List(element) = field(name).data_type().clone() else {
-        unreachable!("{name} is a list")
-    };
-    let DataType::Struct(fields) = element.data_type().clone() else {
-        unreachable!("{name} holds structs")
-    };
-    (element, fields)
-}
-
-fn struct_list_builder(name: &str, cap: usize) -> ListBuilder<StructBuilder> {
-    let (element, fields) = list_struct_fields(name);
-    ListBuilder::with_capacity(StructBuilder::from_fields(fields, cap * 2), cap).with_field(element)
-}
-
-/// Builds the Arrow batch. Column order and types come from [`ARROW_SCHEMA`].
+/// Builds the Arrow batch of `rows` (seq, sample). Column order and types come from
+/// [`ARROW_SCHEMA`].
 pub fn to_record_batch(
     host_id: &str,
     hostname: &str,
     buffer_id: &str,
     rows: &[&(i64, MetricSample)],
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let n = rows.len();
-    let col_f64 = |f: fn(&MetricSample) -> f64| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| f(&r.1))))
-    };
-    let col_i64 = |f: fn(&MetricSample) -> u64| -> ArrayRef {
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| f(&r.1).min(i64::MAX as u64) as i64),
-        ))
-    };
-    let ts_type = field("ts").data_type().clone();
-    let DataType::Timestamp(_, tz) = ts_type else {
-        unreachable!("ts is a timestamp")
-    };
-
-    let mut cores = ListBuilder::with_capacity(Float32Builder::new(), n).with_field(
-        match field("cpu_core_pct").data_type() {
-            DataType::List(e) => e.clone(),
-            _ => unreachable!(),
-        },
-    );
-    let mut disks = struct_list_builder("disks", n);
-    let mut nets = struct_list_builder("networks", n);
-    let mut temps = struct_list_builder("temperatures", n);
-    for (_, s) in rows.iter().map(|r| (r.0, &r.1)) {
-        for c in &s.cpu_core_pct {
-            cores.values().append_value(*c);
-        }
-        cores.append(true);
-
-        let v = disks.values();
-        for d in &s.disks {
-            v.field_builder::<StringBuilder>(0)
-                .unwrap()
-                .append_value(&d.mount);
-            v.field_builder::<StringBuilder>(1)
-                .unwrap()
-                .append_value(&d.device);
-            v.field_builder::<StringBuilder>(2)
-                .unwrap()
-                .append_value(&d.fs);
-            v.field_builder::<Int64Builder>(3)
-                .unwrap()
-                .append_value(d.total_bytes.min(i64::MAX as u64) as i64);
-            v.field_builder::<Int64Builder>(4)
-                .unwrap()
-                .append_value(d.available_bytes.min(i64::MAX as u64) as i64);
-            v.field_builder::<Float64Builder>(5)
-                .unwrap()
-                .append_value(d.read_bps);
-            v.field_builder::<Float64Builder>(6)
-                .unwrap()
-                .append_value(d.write_bps);
-            v.append(true);
-        }
-        disks.append(true);
-
-        let v = nets.values();
-        for x in &s.networks {
-            v.field_builder::<StringBuilder>(0)
-                .unwrap()
-                .append_value(&x.name);
-            v.field_builder::<Float64Builder>(1)
-                .unwrap()
-                .append_value(x.rx_bps);
-            v.field_builder::<Float64Builder>(2)
-                .unwrap()
-                .append_value(x.tx_bps);
-            v.field_builder::<Int64Builder>(3)
-                .unwrap()
-                .append_value(x.rx_bytes_total.min(i64::MAX as u64) as i64);
-            v.field_builder::<Int64Builder>(4)
-                .unwrap()
-                .append_value(x.tx_bytes_total.min(i64::MAX as u64) as i64);
-            v.append(true);
-        }
-        nets.append(true);
-
-        let v = temps.values();
-        for t in &s.temperatures {
-            v.field_builder::<StringBuilder>(0)
-                .unwrap()
-                .append_value(&t.label);
-            v.field_builder::<Float32Builder>(1)
-                .unwrap()
-                .append_value(t.celsius);
-            v.append(true);
-        }
-        temps.append(true);
+    let mut columns = Columns::with_capacity(rows.len());
+    for (seq, s) in rows.iter().copied() {
+        feed(&mut columns, *seq, s);
     }
-
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            host_id, n,
-        ))),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            hostname, n,
-        ))),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1.ts_us))
-                .with_timezone_opt(tz),
-        ),
-        Arc::new(Float32Array::from_iter_values(
-            rows.iter().map(|r| r.1.cpu_total_pct),
-        )),
-        Arc::new(cores.finish()),
-        col_f64(|s| s.load_1),
-        col_f64(|s| s.load_5),
-        col_f64(|s| s.load_15),
-        col_i64(|s| s.mem_total_bytes),
-        col_i64(|s| s.mem_used_bytes),
-        col_i64(|s| s.mem_available_bytes),
-        col_i64(|s| s.swap_total_bytes),
-        col_i64(|s| s.swap_used_bytes),
-        col_f64(|s| s.disk_read_bps),
-        col_f64(|s| s.disk_write_bps),
-        Arc::new(disks.finish()),
-        col_f64(|s| s.net_rx_bps),
-        col_f64(|s| s.net_tx_bps),
-        Arc::new(nets.finish()),
-        Arc::new(temps.finish()),
-        Arc::new(Int32Array::from_iter_values(
-            rows.iter()
-                .map(|r| r.1.process_count.min(i32::MAX as u32) as i32),
-        )),
-        col_i64(|s| s.uptime_s),
-        // Evolved columns, in the order of schema::EVOLVED_COLUMNS.
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            buffer_id, n,
-        ))),
-    ];
-    RecordBatch::try_new(ARROW_SCHEMA.clone(), columns)
+    columns.finish(host_id, hostname, buffer_id)
 }
 
 /// Iceberg metrics from the Parquet footer, for top-level primitive columns only: sizes,
@@ -436,7 +288,9 @@ fn bounds(schema: &iceberg::spec::Schema, id: i32, st: &Statistics) -> Option<(D
 mod tests {
     use super::*;
     use crate::sample::SyntheticSource;
+    use arrow_array::Float32Array;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use schema::ARROW_SCHEMA;
 
     fn rows(start_us: i64, n: usize) -> Vec<(i64, MetricSample)> {
         SyntheticSource::new(start_us, 60_000_000)

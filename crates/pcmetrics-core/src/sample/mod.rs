@@ -10,6 +10,7 @@
 //! does not inflate them.
 
 mod interfaces;
+pub mod sink;
 mod synthetic;
 mod system;
 
