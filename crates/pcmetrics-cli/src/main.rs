@@ -271,21 +271,48 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn shutdown_signal(run_for: Option<Duration>) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at the first Ctrl-C, SIGTERM or the end of `--for`. The signal handlers are
+/// installed when this is called, not when the future is first polled: a Ctrl-C while
+/// the agent is still starting is then a clean stop rather than the default action,
+/// which kills the process.
+fn shutdown_signal(run_for: Option<Duration>) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
+    async move {
+        #[cfg(unix)]
+        let (ctrl_c, term) = (wait_for(int), wait_for(term));
+        #[cfg(not(unix))]
+        let (ctrl_c, term) = (
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            std::future::pending::<()>(),
+        );
+        stop_on(run_for, ctrl_c, term).await
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn stop_on(
+    run_for: Option<Duration>,
+    ctrl_c: impl std::future::Future<Output = ()>,
+    term: impl std::future::Future<Output = ()>,
+) {
     let timer = async {
         match run_for {
             Some(d) => tokio::time::sleep(d).await,
@@ -333,6 +360,7 @@ async fn run(mut settings: Settings, args: RunArgs) -> Result<ExitCode> {
     if let Some(source) = args.source {
         settings.sampling.source = source;
     }
+    let stop = shutdown_signal(args.run_for);
     tracing::info!(
         data_dir = %settings.data_dir.display(),
         lakehouse = %settings.describe_lakehouse(),
@@ -345,7 +373,7 @@ async fn run(mut settings: Settings, args: RunArgs) -> Result<ExitCode> {
         .source
         .open(settings.sampling.interval)
         .await;
-    let report = pipeline::run(settings, source, shutdown_signal(args.run_for), None).await?;
+    let report = pipeline::run(settings, source, stop, None).await?;
     println!(
         "stopped: {} samples taken, {} rows synced ({} syncs ok, {} failed), {} pending",
         report.samples,

@@ -260,7 +260,23 @@ fn a_second_ctrl_c_exits_at_once_and_keeps_samples_pending() {
     );
     let child = cmd.spawn().unwrap();
     let pid = child.id().to_string();
-    std::thread::sleep(Duration::from_secs(2));
+    // Until the agent has buffered samples: it is running, with its handlers installed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let o = pcmetrics(dir.path(), &["status", "--json"], NO_ENV);
+        let pending = serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            .ok()
+            .and_then(|s| s["buffer"]["pending"].as_u64());
+        if pending >= Some(5) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no samples buffered: {}",
+            text(&o)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let sigint = || {
         let s = std::process::Command::new("kill")
             .args(["-INT", &pid])
