@@ -37,7 +37,7 @@ fn main() {
     // nothing; the floor under any reading of this buffer layout.
     let conn = rusqlite::Connection::open(dir.path().join("buffer.db")).unwrap();
     let mut sqlite = Vec::new();
-    let mut sqlite_only = || {
+    let sqlite_only = || {
         let t = Instant::now();
         let mut stmt = conn
             .prepare_cached(
@@ -58,14 +58,14 @@ fn main() {
             touched += r.get_ref(17).unwrap().as_blob().map_or(0, <[u8]>::len);
         }
         std::hint::black_box(touched);
-        sqlite.push(t.elapsed().as_secs_f64());
+        t.elapsed().as_secs_f64()
     };
     let mut read_samples = Vec::new();
     let mut read = Vec::new();
     let mut encode = vec![Vec::new(); 2];
     let mut bytes = 0;
     for _ in 0..batches {
-        sqlite_only();
+        sqlite.push(sqlite_only());
         // What a sync did before it read into columns: one MetricSample per row.
         let t = Instant::now();
         let samples = buf.read_range(1, rows as i64).unwrap();
@@ -96,7 +96,6 @@ fn main() {
             rows as f64 / median
         );
     };
-    drop(sqlite_only);
     report("SQLite alone (step, no decoding)", &mut sqlite);
     report("read into samples (before)", &mut read_samples);
     report("read into columns (sync)", &mut read);
