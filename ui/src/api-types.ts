@@ -191,6 +191,16 @@ export interface Series {
 export interface SettingsForm {
   sampling_interval: string;
   sync_interval: string;
+  collect_disks: boolean;
+  collect_networks: boolean;
+  collect_temperatures: boolean;
+  collect_processes: boolean;
+  /** glob patterns, comma-separated; "" = every mount */
+  mounts_include: string;
+  /** shows the defaults while the config leaves them unset; "" = exclude nothing */
+  mounts_exclude: string;
+  interfaces_include: string;
+  interfaces_exclude: string;
   storage_kind: 'local' | 's3';
   /** local only; "" = default folder */
   storage_root: string;

@@ -16,6 +16,8 @@ describe('error key → form field', () => {
   it.each([
     ['sampling.interval', 'sampling_interval'],
     ['sync.interval', 'sync_interval'],
+    ['sampling.mounts.exclude', 'mounts_exclude'],
+    ['sampling.interfaces.include', 'interfaces_include'],
     ['storage.kind', 'storage_kind'],
     ['storage.root', 'storage_root'],
     ['storage.endpoint', 'endpoint'],

@@ -34,12 +34,31 @@ use pcmetrics_core::config::{
     StorageKind,
 };
 use pcmetrics_core::redact;
+use pcmetrics_core::sample::{DEFAULT_INTERFACE_EXCLUDES, DEFAULT_MOUNT_EXCLUDES};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingsForm {
     pub sampling_interval: String,
     pub sync_interval: String,
+    #[serde(default = "yes")]
+    pub collect_disks: bool,
+    #[serde(default = "yes")]
+    pub collect_networks: bool,
+    #[serde(default = "yes")]
+    pub collect_temperatures: bool,
+    #[serde(default = "yes")]
+    pub collect_processes: bool,
+    /// Glob patterns, comma-separated (see `pcmetrics_core::config::FilterConfig`). The
+    /// exclude lists show the defaults when the file leaves them unset.
+    #[serde(default)]
+    pub mounts_include: String,
+    #[serde(default)]
+    pub mounts_exclude: String,
+    #[serde(default)]
+    pub interfaces_include: String,
+    #[serde(default)]
+    pub interfaces_exclude: String,
     pub storage_kind: StorageKind,
     pub storage_root: String,
     pub endpoint: String,
@@ -72,6 +91,38 @@ pub struct SettingsForm {
     /// keyring running: into the config file). Read-only; ignored when sent back.
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A pattern list as the form shows it.
+fn patterns(list: &[String]) -> String {
+    list.join(", ")
+}
+
+/// A typed pattern list: comma-separated, blanks around each pattern dropped.
+fn typed_patterns(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The exclude list written back: unset while it is the default (so a later version's
+/// defaults apply), else what was typed (empty: exclude nothing).
+fn typed_exclude(v: &str, defaults: &[&str]) -> Option<Vec<String>> {
+    let typed = typed_patterns(v);
+    (typed != defaults).then_some(typed)
+}
+
+fn shown_exclude(v: &Option<Vec<String>>, defaults: &[&str]) -> String {
+    match v {
+        Some(list) => patterns(list),
+        None => defaults.join(", "),
+    }
 }
 
 fn text(v: &Option<String>) -> String {
@@ -110,6 +161,17 @@ impl SettingsForm {
         Self {
             sampling_interval: config.sampling.interval.clone(),
             sync_interval: config.sync.interval.clone(),
+            collect_disks: config.sampling.collect.disks,
+            collect_networks: config.sampling.collect.networks,
+            collect_temperatures: config.sampling.collect.temperatures,
+            collect_processes: config.sampling.collect.processes,
+            mounts_include: patterns(&config.sampling.mounts.include),
+            mounts_exclude: shown_exclude(&config.sampling.mounts.exclude, DEFAULT_MOUNT_EXCLUDES),
+            interfaces_include: patterns(&config.sampling.interfaces.include),
+            interfaces_exclude: shown_exclude(
+                &config.sampling.interfaces.exclude,
+                DEFAULT_INTERFACE_EXCLUDES,
+            ),
             storage_kind: s.kind,
             storage_root: s
                 .root
@@ -149,6 +211,16 @@ impl SettingsForm {
         let mut typed = Vec::new();
         file.sampling.interval = self.sampling_interval.trim().to_owned();
         file.sync.interval = self.sync_interval.trim().to_owned();
+        let sampling = &mut file.sampling;
+        sampling.collect.disks = self.collect_disks;
+        sampling.collect.networks = self.collect_networks;
+        sampling.collect.temperatures = self.collect_temperatures;
+        sampling.collect.processes = self.collect_processes;
+        sampling.mounts.include = typed_patterns(&self.mounts_include);
+        sampling.mounts.exclude = typed_exclude(&self.mounts_exclude, DEFAULT_MOUNT_EXCLUDES);
+        sampling.interfaces.include = typed_patterns(&self.interfaces_include);
+        sampling.interfaces.exclude =
+            typed_exclude(&self.interfaces_exclude, DEFAULT_INTERFACE_EXCLUDES);
 
         let s = &mut file.storage;
         let storage_kind_changed = s.kind != self.storage_kind;
@@ -690,6 +762,48 @@ mod tests {
         assert_eq!(settings.sync.interval, std::time::Duration::from_secs(300));
         file.write(&toml).unwrap();
         assert_eq!(form_for(&file), form);
+    }
+
+    #[test]
+    fn what_is_collected_is_saved_and_defaults_stay_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_in(dir.path());
+        let mut form = form_for(&file);
+        assert_eq!(form.mounts_exclude, DEFAULT_MOUNT_EXCLUDES.join(", "));
+        assert!(form.collect_disks && form.collect_processes);
+        // Saved as they are: the defaults are not written into the file.
+        let (toml, _) = prep(&file, &form, [], dir.path()).unwrap();
+        assert!(!toml.contains("exclude"), "{toml}");
+
+        form.collect_temperatures = false;
+        form.mounts_include = " /, /home* ".into();
+        form.interfaces_exclude = String::new();
+        let (toml, settings) = prep(&file, &form, [], dir.path()).unwrap();
+        let o = &settings.sampling.options;
+        assert!(!o.collect.temperatures && o.collect.disks);
+        assert!(o.mounts.keeps("/home/ana") && !o.mounts.keeps("/boot"));
+        assert!(
+            o.interfaces.keeps("docker0"),
+            "exclude = [] keeps every interface"
+        );
+        file.write(&toml).unwrap();
+        let back = form_for(&file);
+        assert_eq!(
+            (
+                back.mounts_include.as_str(),
+                back.interfaces_exclude.as_str()
+            ),
+            ("/, /home*", "")
+        );
+        assert!(!back.collect_temperatures);
+
+        let mut form = back;
+        form.mounts_exclude = "/snap/*, ,".into();
+        form.interfaces_include = "eth?, ".into();
+        assert!(
+            prep(&file, &form, [], dir.path()).is_ok(),
+            "blank entries are dropped"
+        );
     }
 
     #[test]

@@ -676,11 +676,7 @@ async fn run_pipeline(
     inbox: ControlInbox,
     stopped: oneshot::Receiver<()>,
 ) -> pcmetrics_core::Result<pipeline::RunReport> {
-    let source = settings
-        .sampling
-        .source
-        .open(settings.sampling.interval)
-        .await;
+    let source = settings.sampling.open_source().await;
     let shutdown = async {
         let _ = stopped.await;
     };

@@ -368,11 +368,7 @@ async fn run(mut settings: Settings, args: RunArgs) -> Result<ExitCode> {
         sync_interval = ?settings.sync.interval,
         "pcmetrics running; Ctrl-C to stop"
     );
-    let source = settings
-        .sampling
-        .source
-        .open(settings.sampling.interval)
-        .await;
+    let source = settings.sampling.open_source().await;
     let report = pipeline::run(settings, source, stop, None).await?;
     println!(
         "stopped: {} samples taken, {} rows synced ({} syncs ok, {} failed), {} pending",

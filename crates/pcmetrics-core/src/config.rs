@@ -29,7 +29,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sample::SourceKind;
+use crate::sample::{
+    Collectors, DEFAULT_INTERFACE_EXCLUDES, DEFAULT_MOUNT_EXCLUDES, NameFilter, SamplerOptions,
+    SourceKind,
+};
 
 pub use keyring::{KeyringError, KeyringRef, MemoryKeyring, OsKeyring, SecretSource, SecretStore};
 
@@ -259,6 +262,75 @@ pub struct SamplingConfig {
     /// "system" (this PC) or "synthetic" (deterministic fake data). Default "system".
     #[serde(default)]
     pub source: SourceKind,
+    /// Collectors that can be turned off (`[sampling.collect]`).
+    #[serde(default)]
+    pub collect: CollectConfig,
+    /// Which mount points get a row in `disks` (`[sampling.mounts]`).
+    #[serde(default)]
+    pub mounts: FilterConfig,
+    /// Which network interfaces get a row in `networks` (`[sampling.interfaces]`).
+    #[serde(default)]
+    pub interfaces: FilterConfig,
+}
+
+/// `[sampling.collect]`: each collector of the system sampler, on by default. CPU,
+/// memory, load and uptime always run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectConfig {
+    /// Per-mount space and I/O.
+    #[serde(default = "default_true")]
+    pub disks: bool,
+    /// Per-interface traffic.
+    #[serde(default = "default_true")]
+    pub networks: bool,
+    /// Sensors.
+    #[serde(default = "default_true")]
+    pub temperatures: bool,
+    /// The process count.
+    #[serde(default = "default_true")]
+    pub processes: bool,
+}
+
+impl Default for CollectConfig {
+    fn default() -> Self {
+        Self {
+            disks: true,
+            networks: true,
+            temperatures: true,
+            processes: true,
+        }
+    }
+}
+
+/// `[sampling.mounts]` and `[sampling.interfaces]`: glob patterns (`*` any run, `?` one
+/// character) over mount points or interface names. A name is kept when it matches
+/// `include` (or `include` is empty) and not `exclude`. `exclude` unset means the
+/// defaults (`sample::DEFAULT_MOUNT_EXCLUDES`, `sample::DEFAULT_INTERFACE_EXCLUDES`);
+/// `exclude = []` keeps everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<Vec<String>>,
+}
+
+impl FilterConfig {
+    fn filter(&self, key: &str, defaults: &[&str]) -> Result<NameFilter, ConfigError> {
+        let exclude = self
+            .exclude
+            .clone()
+            .unwrap_or_else(|| defaults.iter().map(|p| p.to_string()).collect());
+        let check = |list: &str, patterns: &[String]| {
+            NameFilter::new(patterns.to_vec(), Vec::new())
+                .map_err(|e| ConfigError::invalid(&format!("{key}.{list}"), e))
+        };
+        check("include", &self.include)?;
+        check("exclude", &exclude)?;
+        NameFilter::new(self.include.clone(), exclude).map_err(|e| ConfigError::invalid(key, e))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -450,6 +522,9 @@ impl Default for SamplingConfig {
         Self {
             interval: default_sampling_interval(),
             source: SourceKind::default(),
+            collect: CollectConfig::default(),
+            mounts: FilterConfig::default(),
+            interfaces: FilterConfig::default(),
         }
     }
 }
@@ -762,6 +837,7 @@ impl Config {
             sampling: SamplingSettings {
                 interval: sampling_interval,
                 source: self.sampling.source,
+                options: self.sampler_options()?,
             },
             buffer: BufferSettings {
                 retention,
@@ -820,6 +896,26 @@ impl Config {
             compact_after: duration("maintenance.compact_after", &m.compact_after)?,
             orphan_age: duration_or_zero("maintenance.orphan_age", &m.orphan_age)?,
             landing_retention: (!landing_retention.is_zero()).then_some(landing_retention),
+        })
+    }
+
+    fn sampler_options(&self) -> Result<SamplerOptions, ConfigError> {
+        let c = &self.sampling.collect;
+        Ok(SamplerOptions {
+            collect: Collectors {
+                disks: c.disks,
+                networks: c.networks,
+                temperatures: c.temperatures,
+                processes: c.processes,
+            },
+            mounts: self
+                .sampling
+                .mounts
+                .filter("sampling.mounts", DEFAULT_MOUNT_EXCLUDES)?,
+            interfaces: self
+                .sampling
+                .interfaces
+                .filter("sampling.interfaces", DEFAULT_INTERFACE_EXCLUDES)?,
         })
     }
 
@@ -1313,6 +1409,15 @@ pub struct CpuAlert {
 pub struct SamplingSettings {
     pub interval: Duration,
     pub source: SourceKind,
+    /// What the system sampler collects.
+    pub options: SamplerOptions,
+}
+
+impl SamplingSettings {
+    /// The source these settings describe (see [`SourceKind::open`]).
+    pub async fn open_source(&self) -> Box<dyn crate::sample::Source> {
+        self.source.open(self.interval, self.options.clone()).await
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1537,6 +1642,44 @@ mod tests {
             err,
             "sync.interval: \"five minutes\" is not a duration; write e.g. \"5m\", \"30s\" or \"7d\""
         );
+    }
+
+    #[test]
+    fn collectors_and_name_filters() {
+        let s = parse("").unwrap().validate(Some(Path::new("/d"))).unwrap();
+        assert_eq!(s.sampling.options, SamplerOptions::default());
+        let s = parse(
+            "[sampling.collect]\ntemperatures = false\n\
+             [sampling.mounts]\ninclude = [\"/\", \"/home*\"]\n\
+             [sampling.interfaces]\nexclude = []\n",
+        )
+        .unwrap()
+        .validate(Some(Path::new("/d")))
+        .unwrap();
+        let o = &s.sampling.options;
+        assert!(!o.collect.temperatures && o.collect.disks && o.collect.processes);
+        assert!(o.mounts.keeps("/home/ana") && !o.mounts.keeps("/boot"));
+        assert!(
+            !o.mounts.keeps("/snap/core/1"),
+            "the default excludes still apply"
+        );
+        assert!(
+            o.interfaces.keeps("veth12"),
+            "exclude = [] keeps every interface"
+        );
+        let err = parse("[sampling.mounts]\nexclude = [\"\"]")
+            .unwrap()
+            .validate(Some(Path::new("/d")))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if key == "sampling.mounts.exclude"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("empty pattern"), "{err}");
+        let err = parse("[sampling.collect]\ngpu = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gpu"), "{err}");
     }
 
     #[test]

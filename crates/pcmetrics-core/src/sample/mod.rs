@@ -9,6 +9,7 @@
 //! difference of cumulative counters over the measured elapsed time, so a late tick
 //! does not inflate them.
 
+mod filter;
 mod interfaces;
 pub mod sink;
 mod synthetic;
@@ -16,6 +17,9 @@ mod system;
 
 use serde::{Deserialize, Serialize};
 
+pub use filter::{
+    Collectors, DEFAULT_INTERFACE_EXCLUDES, DEFAULT_MOUNT_EXCLUDES, NameFilter, SamplerOptions,
+};
 pub use synthetic::SyntheticSource;
 pub use system::{SystemSampler, system_host_name};
 
@@ -109,10 +113,14 @@ impl SourceKind {
     /// The source of this kind. A system sampler's first reading (a baseline for CPU and
     /// rates) blocks, so it is taken on a blocking thread; a synthetic source starts now
     /// and steps by `interval`.
-    pub async fn open(self, interval: std::time::Duration) -> Box<dyn Source> {
+    pub async fn open(
+        self,
+        interval: std::time::Duration,
+        options: SamplerOptions,
+    ) -> Box<dyn Source> {
         match self {
             Self::System => Box::new(
-                tokio::task::spawn_blocking(SystemSampler::new)
+                tokio::task::spawn_blocking(move || SystemSampler::with_options(options))
                     .await
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
             ),

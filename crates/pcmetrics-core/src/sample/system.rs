@@ -9,7 +9,9 @@ use sysinfo::{
 };
 
 use super::interfaces::Interfaces;
-use super::{DiskSample, MetricSample, NetworkSample, Source, TemperatureSample, now_us};
+use super::{
+    DiskSample, MetricSample, NetworkSample, SamplerOptions, Source, TemperatureSample, now_us,
+};
 
 /// Samples the machine. Keeps one `sysinfo` state alive because CPU use and I/O rates are
 /// differences between two refreshes.
@@ -24,6 +26,7 @@ pub struct SystemSampler {
     last_net_io: HashMap<String, (u64, u64)>,
     /// Which interfaces count in the network totals.
     interfaces: Interfaces,
+    options: SamplerOptions,
     last_at: Instant,
 }
 
@@ -32,21 +35,40 @@ impl SystemSampler {
     /// a real CPU figure instead of sysinfo's initial 0 %. Blocks for
     /// `sysinfo::MINIMUM_CPU_UPDATE_INTERVAL` (about 200 ms on Linux).
     pub fn new() -> Self {
+        Self::with_options(SamplerOptions::default())
+    }
+
+    /// [`Self::new`], collecting what `options` say. A collector that is off is not
+    /// even opened: its lists stay empty and its totals 0.
+    pub fn with_options(options: SamplerOptions) -> Self {
+        let c = options.collect;
         let mut sys = System::new().ok();
         if let Some(sys) = sys.as_mut() {
             sys.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
         }
         let mut sampler = Self {
             sys,
-            disks: Disks::new_with_refreshed_list_specifics(
-                DiskRefreshKind::nothing().with_storage().with_io_usage(),
-            )
-            .ok(),
-            networks: Networks::new_with_refreshed_list().ok(),
-            components: Components::new_with_refreshed_list().ok(),
+            disks: c
+                .disks
+                .then(|| {
+                    Disks::new_with_refreshed_list_specifics(
+                        DiskRefreshKind::nothing().with_storage().with_io_usage(),
+                    )
+                    .ok()
+                })
+                .flatten(),
+            networks: c
+                .networks
+                .then(|| Networks::new_with_refreshed_list().ok())
+                .flatten(),
+            components: c
+                .temperatures
+                .then(|| Components::new_with_refreshed_list().ok())
+                .flatten(),
             last_disk_io: HashMap::new(),
             last_net_io: HashMap::new(),
             interfaces: Interfaces::default(),
+            options,
             last_at: Instant::now(),
         };
         // Prime the I/O counters so the first sample's rates cover the warm-up window.
@@ -68,6 +90,11 @@ impl SystemSampler {
         let mut next = HashMap::with_capacity(disks.iter().len());
         let (mut total_read, mut total_write) = (0.0, 0.0);
         for disk in disks.iter() {
+            let mount = disk.mount_point().to_string_lossy();
+            if !self.options.mounts.keeps(&mount) {
+                continue;
+            }
+            let mount = mount.into_owned();
             let device = disk.name().to_string_lossy().into_owned();
             let usage = disk.usage();
             let now = (usage.total_read_bytes, usage.total_written_bytes);
@@ -80,7 +107,7 @@ impl SystemSampler {
                 total_write += write_bps;
             }
             out.push(DiskSample {
-                mount: disk.mount_point().to_string_lossy().into_owned(),
+                mount,
                 device,
                 fs: disk.file_system().to_string_lossy().into_owned(),
                 total_bytes: disk.total_space(),
@@ -102,6 +129,9 @@ impl SystemSampler {
         let mut next = HashMap::with_capacity(networks.len());
         for (name, data) in networks.iter() {
             let name = name.to_string_lossy().into_owned();
+            if !self.options.interfaces.keeps(&name) {
+                continue;
+            }
             let now = (data.total_received(), data.total_transmitted());
             let (rx_bps, tx_bps) = rate_pair(self.last_net_io.get(&name).copied(), now, elapsed_s);
             next.insert(name.clone(), now);
@@ -221,7 +251,9 @@ impl Source for SystemSampler {
         (sample.disks, sample.disk_read_bps, sample.disk_write_bps) = self.disk_io(elapsed_s);
         (sample.networks, sample.net_rx_bps, sample.net_tx_bps) = self.network_io(elapsed_s);
         sample.temperatures = self.temperatures();
-        sample.process_count = process_count(self.sys.as_mut());
+        if self.options.collect.processes {
+            sample.process_count = process_count(self.sys.as_mut());
+        }
         sample
     }
 }
@@ -286,6 +318,54 @@ mod tests {
             s.net_rx_bps,
             lo.rx_bps
         );
+    }
+
+    /// What the config turns off or filters out is not in the sample.
+    #[test]
+    fn options_choose_what_is_collected() {
+        use crate::sample::{Collectors, NameFilter};
+        let all = SystemSampler::with_options(SamplerOptions {
+            collect: Collectors::default(),
+            mounts: NameFilter::default(),
+            interfaces: NameFilter::default(),
+        })
+        .next_sample();
+        assert!(
+            all.networks.iter().any(|n| n.name == "lo"),
+            "{:?}",
+            all.networks
+        );
+        let root_only = NameFilter::new(vec!["/".into()], vec![]).unwrap();
+        let no_lo = NameFilter::new(vec![], vec!["lo".into()]).unwrap();
+        let s = SystemSampler::with_options(SamplerOptions {
+            collect: Collectors::default(),
+            mounts: root_only,
+            interfaces: no_lo,
+        })
+        .next_sample();
+        assert!(s.disks.iter().all(|d| d.mount == "/"), "{:?}", s.disks);
+        assert!(
+            s.networks.iter().all(|n| n.name != "lo"),
+            "{:?}",
+            s.networks
+        );
+        assert_eq!(s.networks.len(), all.networks.len() - 1);
+        let off = SystemSampler::with_options(SamplerOptions {
+            collect: Collectors {
+                disks: false,
+                networks: false,
+                temperatures: false,
+                processes: false,
+            },
+            ..SamplerOptions::default()
+        })
+        .next_sample();
+        assert!(off.disks.is_empty() && off.networks.is_empty() && off.temperatures.is_empty());
+        assert_eq!(
+            (off.process_count, off.net_rx_bps, off.disk_read_bps),
+            (0, 0.0, 0.0)
+        );
+        assert!(off.mem_total_bytes > 0 && !off.cpu_core_pct.is_empty());
     }
 
     #[test]
