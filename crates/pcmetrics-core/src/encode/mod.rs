@@ -194,7 +194,7 @@ fn writer_properties(arrow: &arrow_schema::Schema) -> WriterProperties {
 }
 
 /// Builds the Arrow batch of `rows` (seq, sample). Column order and types come from
-/// [`ARROW_SCHEMA`].
+/// [`schema::ARROW_SCHEMA`].
 pub fn to_record_batch(
     host_id: &str,
     hostname: &str,
