@@ -264,43 +264,13 @@ pub struct SamplingConfig {
     pub source: SourceKind,
     /// Collectors that can be turned off (`[sampling.collect]`).
     #[serde(default)]
-    pub collect: CollectConfig,
+    pub collect: Collectors,
     /// Which mount points get a row in `disks` (`[sampling.mounts]`).
     #[serde(default)]
     pub mounts: FilterConfig,
     /// Which network interfaces get a row in `networks` (`[sampling.interfaces]`).
     #[serde(default)]
     pub interfaces: FilterConfig,
-}
-
-/// `[sampling.collect]`: each collector of the system sampler, on by default. CPU,
-/// memory, load and uptime always run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CollectConfig {
-    /// Per-mount space and I/O.
-    #[serde(default = "default_true")]
-    pub disks: bool,
-    /// Per-interface traffic.
-    #[serde(default = "default_true")]
-    pub networks: bool,
-    /// Sensors.
-    #[serde(default = "default_true")]
-    pub temperatures: bool,
-    /// The process count.
-    #[serde(default = "default_true")]
-    pub processes: bool,
-}
-
-impl Default for CollectConfig {
-    fn default() -> Self {
-        Self {
-            disks: true,
-            networks: true,
-            temperatures: true,
-            processes: true,
-        }
-    }
 }
 
 /// `[sampling.mounts]` and `[sampling.interfaces]`: glob patterns (`*` any run, `?` one
@@ -323,13 +293,8 @@ impl FilterConfig {
             .exclude
             .clone()
             .unwrap_or_else(|| defaults.iter().map(|p| p.to_string()).collect());
-        let check = |list: &str, patterns: &[String]| {
-            NameFilter::new(patterns.to_vec(), Vec::new())
-                .map_err(|e| ConfigError::invalid(&format!("{key}.{list}"), e))
-        };
-        check("include", &self.include)?;
-        check("exclude", &exclude)?;
-        NameFilter::new(self.include.clone(), exclude).map_err(|e| ConfigError::invalid(key, e))
+        NameFilter::new(self.include.clone(), exclude)
+            .map_err(|e| ConfigError::invalid(&format!("{key}.{}", e.list), e.message))
     }
 }
 
@@ -522,7 +487,7 @@ impl Default for SamplingConfig {
         Self {
             interval: default_sampling_interval(),
             source: SourceKind::default(),
-            collect: CollectConfig::default(),
+            collect: Collectors::default(),
             mounts: FilterConfig::default(),
             interfaces: FilterConfig::default(),
         }
@@ -900,14 +865,8 @@ impl Config {
     }
 
     fn sampler_options(&self) -> Result<SamplerOptions, ConfigError> {
-        let c = &self.sampling.collect;
         Ok(SamplerOptions {
-            collect: Collectors {
-                disks: c.disks,
-                networks: c.networks,
-                temperatures: c.temperatures,
-                processes: c.processes,
-            },
+            collect: self.sampling.collect,
             mounts: self
                 .sampling
                 .mounts

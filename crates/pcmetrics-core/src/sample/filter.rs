@@ -7,6 +7,8 @@
 //! `exclude` pattern. An excluded mount or interface has no row and does not count in
 //! the disk or network totals.
 
+use serde::{Deserialize, Serialize};
+
 /// Mounts with no row by default: snaps' read-only loop images (one per installed
 /// revision) and the layers of container engines, which come and go with containers.
 pub const DEFAULT_MOUNT_EXCLUDES: &[&str] = &[
@@ -27,21 +29,30 @@ pub struct NameFilter {
     exclude: Vec<String>,
 }
 
+/// An unusable pattern: which list (`"include"` or `"exclude"`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError {
+    pub list: &'static str,
+    pub message: String,
+}
+
 impl NameFilter {
     /// A filter of these patterns; an error says which pattern is unusable and why.
-    pub fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Self, String> {
-        for p in include.iter().chain(&exclude) {
-            if p.trim().is_empty() {
-                return Err(
+    pub fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Self, PatternError> {
+        for (list, patterns) in [("include", &include), ("exclude", &exclude)] {
+            for p in patterns {
+                let message = if p.trim().is_empty() {
                     "an empty pattern matches nothing; remove it, or use \"*\" for every name"
-                        .into(),
-                );
-            }
-            if p.len() > 256 {
-                return Err(format!(
-                    "pattern {:?}… is longer than 256 characters",
-                    p.chars().take(32).collect::<String>()
-                ));
+                        .to_owned()
+                } else if p.len() > 256 {
+                    format!(
+                        "pattern {:?}… is longer than 256 characters",
+                        p.chars().take(32).collect::<String>()
+                    )
+                } else {
+                    continue;
+                };
+                return Err(PatternError { list, message });
             }
         }
         Ok(Self { include, exclude })
@@ -96,13 +107,19 @@ fn glob(pattern: &str, name: &str) -> bool {
     p[i..].iter().all(|&c| c == '*')
 }
 
-/// Collectors of the system sampler that can be turned off. CPU, memory, load and uptime
-/// always run: they cost almost nothing and every chart needs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Collectors of the system sampler that can be turned off (`[sampling.collect]`, each
+/// on unless set to false). CPU, memory, load and uptime always run: they cost almost
+/// nothing and every chart needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Collectors {
+    /// Per-mount space and I/O.
     pub disks: bool,
+    /// Per-interface traffic.
     pub networks: bool,
+    /// Sensors.
     pub temperatures: bool,
+    /// The process count.
     pub processes: bool,
 }
 
@@ -176,8 +193,10 @@ mod tests {
     #[test]
     fn unusable_patterns_are_named() {
         let e = NameFilter::new(vec![" ".into()], vec![]).unwrap_err();
-        assert!(e.contains("empty pattern"), "{e}");
+        assert!(e.message.contains("empty pattern"), "{e:?}");
+        assert_eq!(e.list, "include");
         let e = NameFilter::new(vec![], vec!["x".repeat(300)]).unwrap_err();
-        assert!(e.contains("longer than 256"), "{e}");
+        assert!(e.message.contains("longer than 256"), "{e:?}");
+        assert_eq!(e.list, "exclude");
     }
 }

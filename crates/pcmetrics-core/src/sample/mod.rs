@@ -18,7 +18,8 @@ mod system;
 use serde::{Deserialize, Serialize};
 
 pub use filter::{
-    Collectors, DEFAULT_INTERFACE_EXCLUDES, DEFAULT_MOUNT_EXCLUDES, NameFilter, SamplerOptions,
+    Collectors, DEFAULT_INTERFACE_EXCLUDES, DEFAULT_MOUNT_EXCLUDES, NameFilter, PatternError,
+    SamplerOptions,
 };
 pub use synthetic::SyntheticSource;
 pub use system::{SystemSampler, system_host_name};
